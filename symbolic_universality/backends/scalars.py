@@ -1,0 +1,170 @@
+"""Scalar backends for the graph evaluator: exact rationals and float64.
+
+Every backend represents a tensor as a NumPy array: ``dtype=object`` holding
+``fractions.Fraction`` for the exact backend (never a float), ``float64`` for the
+numeric one. The linear algebra (``+``, ``*``, ``@``, sums) is NumPy's on both;
+a backend supplies only the elementwise nonlinearities and conversions.
+
+Derivative conventions (stated once, used everywhere; see ``networks.activations``):
+``step(z) = 1 if z > 0 else 0`` (Heaviside with ``H(0) = 0``), so ``relu'(0) = 0``;
+``dsat(z) = 1 if 0 < z < 1 else 0`` is the derivative of ``sat(z) = min(1, max(0, z))``.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+
+class BackendError(ValueError):
+    """An operation the backend cannot carry out exactly (with the reason)."""
+
+
+class Backend:
+    """Interface of a scalar backend (see the module docstring)."""
+
+    name = "abstract"
+    exact = False
+
+    def asarray(self, value: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def scalar(self, value: Fraction | int) -> Any:
+        raise NotImplementedError
+
+    def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
+        raise NotImplementedError
+
+    def is_zero(self, arr: np.ndarray) -> bool:
+        raise NotImplementedError
+
+    def unary(self, op: str, a: np.ndarray, **attrs: Any) -> np.ndarray:
+        raise NotImplementedError
+
+
+def _map(fn: Any, a: np.ndarray) -> np.ndarray:
+    out = np.empty(np.shape(a), dtype=object)
+    for idx, v in np.ndenumerate(np.asarray(a, dtype=object)):
+        out[idx] = fn(v)
+    return out
+
+
+_ZERO = Fraction(0)
+_ONE = Fraction(1)
+
+
+def _exact_recip(v: Fraction) -> Fraction:
+    if v == 0:
+        raise BackendError(
+            "the reciprocal unit received exactly 0 (for ncm: a class with no sample); "
+            "make sure every class occurs in the data"
+        )
+    return 1 / v
+
+
+class ExactBackend(Backend):
+    """Exact rational arithmetic: object arrays of ``Fraction``."""
+
+    name = "exact"
+    exact = True
+
+    def asarray(self, value: Any) -> np.ndarray:
+        arr = np.asarray(value, dtype=object)
+        return _map(_to_fraction, arr)
+
+    def scalar(self, value: Fraction | int) -> Fraction:
+        return Fraction(value)
+
+    def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
+        out = np.empty(shape, dtype=object)
+        out.fill(_ZERO)
+        return out
+
+    def is_zero(self, arr: np.ndarray) -> bool:
+        return all(v == 0 for v in np.asarray(arr, dtype=object).flat)
+
+    def unary(self, op: str, a: np.ndarray, **attrs: Any) -> np.ndarray:
+        if op == "relu":
+            return _map(lambda v: v if v > 0 else _ZERO, a)
+        if op == "step":
+            return _map(lambda v: _ONE if v > 0 else _ZERO, a)
+        if op == "sat":
+            return _map(lambda v: _ZERO if v <= 0 else (_ONE if v >= 1 else v), a)
+        if op == "dsat":
+            return _map(lambda v: _ONE if 0 < v < 1 else _ZERO, a)
+        if op == "recip":
+            return _map(_exact_recip, a)
+        if op == "pow":
+            k = attrs["k"]
+            return _map(lambda v: v**k, a)
+        raise BackendError(
+            f"'{op}' has no exact rational value; use --backend numeric for tanh and sigmoid"
+        )
+
+
+def _to_fraction(v: Any) -> Fraction:
+    if isinstance(v, Fraction):
+        return v
+    if isinstance(v, (int, np.integer)):
+        return Fraction(int(v))
+    if isinstance(v, str):
+        return Fraction(v)
+    raise BackendError(f"the exact backend takes only rationals, got {v!r} ({type(v).__name__})")
+
+
+class FloatBackend(Backend):
+    """IEEE float64 arithmetic on NumPy arrays."""
+
+    name = "numeric"
+    exact = False
+
+    def asarray(self, value: Any) -> np.ndarray:
+        arr = np.asarray(value)
+        if arr.dtype == object:
+            return np.array([float(v) for v in arr.flat], dtype=np.float64).reshape(arr.shape)
+        return arr.astype(np.float64, copy=False)
+
+    def scalar(self, value: Fraction | int) -> float:
+        return float(value)
+
+    def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(shape, dtype=np.float64)
+
+    def is_zero(self, arr: np.ndarray) -> bool:
+        return not np.any(arr)
+
+    def unary(self, op: str, a: np.ndarray, **attrs: Any) -> np.ndarray:
+        a = np.asarray(a, dtype=np.float64)
+        if op == "relu":
+            return np.where(a > 0, a, 0.0)
+        if op == "step":
+            return (a > 0).astype(np.float64)
+        if op == "sat":
+            return np.clip(a, 0.0, 1.0)
+        if op == "dsat":
+            return ((a > 0) & (a < 1)).astype(np.float64)
+        if op == "recip":
+            if np.any(a == 0):
+                raise BackendError("the reciprocal unit received 0; every class must occur")
+            return 1.0 / a
+        if op == "pow":
+            return a ** attrs["k"]
+        if op == "tanh":
+            return np.tanh(a)
+        if op == "dtanh":
+            return 1.0 - np.tanh(a) ** 2
+        if op == "sigmoid":
+            return 0.5 * (1.0 + np.tanh(0.5 * a))
+        if op == "dsigmoid":
+            s = 0.5 * (1.0 + np.tanh(0.5 * a))
+            return s * (1.0 - s)
+        raise BackendError(f"unknown elementwise operation {op!r}")
+
+
+EXACT = ExactBackend()
+NUMERIC = FloatBackend()
+
+__all__ = ["Backend", "BackendError", "ExactBackend", "FloatBackend", "EXACT", "NUMERIC", "math"]

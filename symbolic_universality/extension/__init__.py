@@ -1,0 +1,1 @@
+"""The construction: (base network, program) -> extension, theta_0, predicted trajectory."""

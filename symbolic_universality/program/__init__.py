@@ -1,0 +1,1 @@
+"""Algorithms as programs: IR, tracer, scheduler, reference interpreter."""

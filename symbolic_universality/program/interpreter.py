@@ -1,0 +1,32 @@
+"""Reference interpreter: run a program directly on data, exactly or in float64.
+
+This is the algorithm ``A`` itself (no network, no gradient descent): reads are
+means over the samples, computes are evaluated on the registers. Its register
+values fill the predicted trajectory; its output is ``A(D)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backends.scalars import Backend
+from ..graph.evaluate import evaluate
+from .ir import Program
+
+
+def run_program(
+    program: Program, x: np.ndarray, y: np.ndarray, backend: Backend
+) -> dict[str, Any]:
+    """All register values of ``program`` on data ``(x, y)``; the output under its name."""
+    from ..graph.core import bmean
+
+    values: dict[str, Any] = {}
+    for ins in program.instructions:
+        if ins.kind.startswith("read"):
+            (val,) = evaluate([bmean(ins.body)], backend, values, x, y)
+        else:
+            (val,) = evaluate([ins.body], backend, values)
+        values[ins.target.name] = val
+    return values

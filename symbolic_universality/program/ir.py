@@ -1,0 +1,102 @@
+"""The program IR of construction.md section 2: SSA registers and four instructions.
+
+* ``read_labelled``:   ``R <- mean_i phi(u, x_i, y_i)`` with ``phi`` linear in ``y``;
+* ``read_unlabelled``: ``R <- mean_i psi(u, x_i)``;
+* ``compute``:         ``S <- Phi(u)``;
+* ``output``:          ``w <- Phi(u)`` (exactly one, last).
+
+Bodies are graphs (``graph.core``) whose leaves are register references (``reg``),
+constants and, for reads, the per-sample ``x`` and ``y``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..graph.core import Node, leaves
+
+KINDS = ("read_labelled", "read_unlabelled", "compute", "output")
+
+
+@dataclass(frozen=True)
+class Register:
+    """A write-once register: a name and a (per-program) shape."""
+
+    name: str
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        out = 1
+        for s in self.shape:
+            out *= s
+        return out
+
+
+@dataclass
+class Instruction:
+    """One instruction; ``step`` is filled in by the scheduler (ASAP)."""
+
+    kind: str
+    target: Register
+    body: Node
+    label: str = ""
+    step: int = -1
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Names of the registers the body reads."""
+        return tuple(sorted({n.attrs["name"] for n in leaves([self.body], "reg")}))
+
+    def describe(self) -> str:
+        arrow = {"read_labelled": "mean_i[...(x_i, y_i)]", "read_unlabelled": "mean_i[...(x_i)]",
+                 "compute": "Phi(...)", "output": "Phi(...)"}[self.kind]
+        uses = ", ".join(self.inputs) or "-"
+        return f"{self.target.name} <- {self.label or arrow}  [{self.kind}; uses {uses}]"
+
+
+@dataclass
+class Program:
+    """A traced learning algorithm: instructions in SSA order, the last one the output."""
+
+    name: str
+    d: int
+    c: int
+    instructions: list[Instruction]
+    options: dict[str, object] = field(default_factory=dict)
+    x: Node | None = None
+    y: Node | None = None
+
+    def __post_init__(self) -> None:
+        from ..graph.core import data_x, data_y
+
+        if self.x is None:
+            self.x = data_x(self.d)
+        if self.y is None:
+            self.y = data_y(self.c)
+
+    @property
+    def output(self) -> Instruction:
+        return self.instructions[-1]
+
+    @property
+    def registers(self) -> list[Register]:
+        return [ins.target for ins in self.instructions]
+
+    @property
+    def depth(self) -> int:
+        """``K``: the number of GD steps (T4), valid after scheduling."""
+        return self.output.step + 1
+
+    def by_step(self) -> dict[int, list[Instruction]]:
+        out: dict[int, list[Instruction]] = {}
+        for ins in self.instructions:
+            out.setdefault(ins.step, []).append(ins)
+        return out
+
+    def describe(self) -> str:
+        lines = [f"program {self.name}: {len(self.instructions)} instructions, depth K = "
+                 f"{self.depth}"]
+        for ins in self.instructions:
+            lines.append(f"  step {ins.step}: {ins.describe()}")
+        return "\n".join(lines)

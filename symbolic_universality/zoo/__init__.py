@@ -1,0 +1,1 @@
+"""Data sets and independent plain-NumPy reference implementations of learning algorithms."""

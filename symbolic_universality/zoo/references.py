@@ -1,0 +1,470 @@
+"""Independent plain-NumPy reference implementations of the learning algorithms.
+
+Written from the mathematics alone, to cross-check the compiler.  The same code runs
+
+* exactly, on object arrays of :class:`fractions.Fraction` (chosen when the data ``x``
+  has object dtype; every other array and constant is then converted to Fractions and a
+  float anywhere raises ``TypeError``), and
+* in float64, when ``x`` is any other numeric array (Fractions are then rounded to float).
+
+Only ``+``, ``-``, ``*``, ``@``, ``np.sum`` and comparisons are used (and one division in
+:func:`reference_ncm`); constants go through :func:`_const`, so no float literal ever
+enters the exact path.
+
+Network layout (shared with the compiler): a network is a list of layer sizes
+``[d, h1, ..., c]`` with a hidden activation ``act`` in :data:`ACTIVATIONS`; the output
+layer is always the identity.  The flat weight vector is, for each layer in order, ``W_l``
+(shape ``out x in``, row-major) followed by ``b_l`` (shape ``out``; omitted with
+``bias=False``).  A linear network is ``[d, c]``.
+
+Activation conventions: ``relu(z) = max(0, z)`` with ``relu'(z) = 1 if z > 0 else 0``;
+``sat(z) = min(1, max(0, z))`` with ``sat'(z) = 1 if 0 < z < 1 else 0``;
+``square(z) = z**2`` with derivative ``2 z``; identity with derivative ``1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+from numbers import Integral
+
+import numpy as np
+
+__all__ = [
+    "ACTIVATIONS",
+    "activate",
+    "activate_grad",
+    "initial_weights",
+    "mlp_forward",
+    "mlp_grad",
+    "mlp_loss",
+    "n_params",
+    "pack_weights",
+    "reference_gd",
+    "reference_gd_path",
+    "reference_ncm",
+    "reference_online_perceptron",
+    "reference_perceptron",
+    "unpack_weights",
+]
+
+#: Hidden activations understood by the references.
+ACTIVATIONS: tuple[str, ...] = ("identity", "relu", "sat", "square")
+
+Scalar = Fraction | int | float | str
+Layer = tuple[np.ndarray, np.ndarray | None]
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _is_exact(a: object) -> bool:
+    """True when ``a`` is an object array (the exact Fraction path)."""
+    return np.asarray(a).dtype == object
+
+
+def _exact_scalar(value: object, what: str) -> Fraction:
+    if type(value) is Fraction:
+        return value
+    if isinstance(value, Integral):
+        return Fraction(int(value))
+    if isinstance(value, Fraction):
+        return Fraction(value)
+    if isinstance(value, str):
+        return Fraction(value)
+    raise TypeError(
+        f"{what} holds {value!r} of type {type(value).__name__}, but exact (object-dtype) "
+        "computation accepts only Fractions and integers; convert it to a Fraction "
+        "or run the float path with float64 arrays."
+    )
+
+
+def _const(value: Scalar, exact: bool, what: str = "a constant") -> Fraction | float:
+    """A scalar in the arithmetic of the run: a Fraction when exact, a float otherwise.
+
+    Fractions, integers and strings such as ``"1/10"`` stay exact; a float is refused in
+    the exact path (it would silently turn every result into a float).
+    """
+    if exact:
+        return _exact_scalar(value, what)
+    if isinstance(value, str):
+        return float(Fraction(value))
+    return float(value)
+
+
+def _as_array(values: object, exact: bool, what: str) -> np.ndarray:
+    """``values`` as an object array of Fractions (exact) or a float64 array."""
+    arr = np.asarray(values)
+    if not exact:
+        return np.asarray(arr, dtype=np.float64)
+    flat = [_exact_scalar(v, what) for v in arr.ravel()]
+    out = np.empty(len(flat), dtype=object)
+    out[:] = flat
+    return out.reshape(arr.shape)
+
+
+def _zeros(shape: int | tuple[int, ...], exact: bool) -> np.ndarray:
+    if exact:
+        return np.full(shape, Fraction(0), dtype=object)
+    return np.zeros(shape, dtype=np.float64)
+
+
+def _indicator(cond: np.ndarray, exact: bool) -> np.ndarray:
+    """1 where ``cond`` holds, 0 elsewhere, in the arithmetic of the run."""
+    return np.where(cond, _const(1, exact), _const(0, exact))
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def _check_sizes(sizes: Sequence[int]) -> list[int]:
+    out = list(sizes)
+    if len(out) < 2 or any(isinstance(s, bool) or not isinstance(s, Integral) for s in out):
+        raise ValueError(
+            f"sizes must list at least two integer layer widths [d, ..., c], got {sizes!r}."
+        )
+    if any(s < 1 for s in out):
+        raise ValueError(f"every layer width in sizes must be positive, got {sizes!r}.")
+    return [int(s) for s in out]
+
+
+def _check_act(act: str) -> str:
+    if act not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {act!r}; choose one of: {', '.join(ACTIVATIONS)}")
+    return act
+
+
+def n_params(sizes: Sequence[int], bias: bool = True) -> int:
+    """Number of weights ``p`` of the network ``sizes`` (biases included unless ``bias=False``)."""
+    s = _check_sizes(sizes)
+    return sum(o * i + (o if bias else 0) for i, o in zip(s[:-1], s[1:], strict=True))
+
+
+def unpack_weights(sizes: Sequence[int], w: np.ndarray, bias: bool = True) -> list[Layer]:
+    """Split the flat vector ``w`` into ``[(W_1, b_1), ...]`` following the layout.
+
+    ``W_l`` has shape ``(out, in)``; ``b_l`` has shape ``(out,)`` or is ``None`` when
+    ``bias=False``.  The blocks are views of ``w``.
+    """
+    s = _check_sizes(sizes)
+    w = np.asarray(w)
+    p = n_params(s, bias)
+    if w.shape != (p,):
+        raise ValueError(
+            f"the network {s} {'with' if bias else 'without'} biases has {p} weights, "
+            f"but w has shape {w.shape}; pass a flat vector of length {p}."
+        )
+    layers: list[Layer] = []
+    k = 0
+    for i, o in zip(s[:-1], s[1:], strict=True):
+        weight = w[k : k + o * i].reshape(o, i)
+        k += o * i
+        b = None
+        if bias:
+            b = w[k : k + o]
+            k += o
+        layers.append((weight, b))
+    return layers
+
+
+def pack_weights(layers: Sequence[Layer]) -> np.ndarray:
+    """Inverse of :func:`unpack_weights`: ``W_1`` row-major, ``b_1``, ``W_2``, ``b_2``, ..."""
+    parts: list[np.ndarray] = []
+    for weight, b in layers:
+        parts.append(np.asarray(weight).ravel())
+        if b is not None:
+            parts.append(np.asarray(b).ravel())
+    return np.concatenate(parts)
+
+
+def initial_weights(sizes: Sequence[int], seed: int = 0, bias: bool = True) -> np.ndarray:
+    """Deterministic small rational starting weights ``k / 8``, ``k`` in ``-4..4``.
+
+    ``k = numpy.random.default_rng(seed).integers(-4, 5, size=p)``; returns an object array
+    of Fractions of length ``p = n_params(sizes, bias)``.
+    """
+    p = n_params(sizes, bias)
+    ints = np.random.default_rng(seed).integers(-4, 5, size=p)
+    out = np.empty(p, dtype=object)
+    out[:] = [Fraction(int(k), 8) for k in ints]
+    return out
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def activate(act: str, z: np.ndarray) -> np.ndarray:
+    """Apply the hidden activation ``act`` elementwise to ``z`` (exact or float)."""
+    _check_act(act)
+    exact = _is_exact(z)
+    zero, one = _const(0, exact), _const(1, exact)
+    if act == "identity":
+        return z
+    if act == "relu":
+        return np.where(z > zero, z, zero)
+    if act == "sat":
+        return np.where(z >= one, one, np.where(z > zero, z, zero))
+    return z * z  # square
+
+
+def activate_grad(act: str, z: np.ndarray) -> np.ndarray:
+    """Derivative of ``act`` at ``z`` (``relu'(0) = 0``; ``sat'`` is 0 at 0 and at 1)."""
+    _check_act(act)
+    exact = _is_exact(z)
+    zero, one = _const(0, exact), _const(1, exact)
+    if act == "identity":
+        return _indicator(np.ones(np.shape(z), dtype=bool), exact)
+    if act == "relu":
+        return _indicator(z > zero, exact)
+    if act == "sat":
+        return _indicator((z > zero) & (z < one), exact)
+    return _const(2, exact) * z  # square
+
+
+# --------------------------------------------------------------------------- networks
+
+
+def _prepare(
+    sizes: Sequence[int], act: str, w: object, x: object, y: object | None, bias: bool
+) -> tuple[bool, list[Layer], np.ndarray, np.ndarray | None]:
+    s = _check_sizes(sizes)
+    _check_act(act)
+    exact = _is_exact(x)
+    xa = _as_array(x, exact, "x")
+    if xa.ndim != 2 or xa.shape[1] != s[0]:
+        raise ValueError(f"x must have shape (n, {s[0]}) for sizes {s}, got {xa.shape}.")
+    ya = None
+    if y is not None:
+        ya = _as_array(y, exact, "y")
+        if ya.shape != (xa.shape[0], s[-1]):
+            raise ValueError(
+                f"y must have shape ({xa.shape[0]}, {s[-1]}) to match x and sizes {s}, "
+                f"got {ya.shape}."
+            )
+    layers = unpack_weights(s, _as_array(w, exact, "w"), bias)
+    return exact, layers, xa, ya
+
+
+def _forward_all(
+    layers: list[Layer], act: str, x: np.ndarray
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Pre-activations ``z_l`` and activations ``a_l`` (``a_0 = x``, last layer identity)."""
+    zs: list[np.ndarray] = []
+    acts = [x]
+    a = x
+    last = len(layers) - 1
+    for k, (weight, b) in enumerate(layers):
+        z = a @ weight.T
+        if b is not None:
+            z = z + b
+        zs.append(z)
+        a = z if k == last else activate(act, z)
+        acts.append(a)
+    return zs, acts
+
+
+def mlp_forward(
+    sizes: Sequence[int], act: str, w: np.ndarray, x: np.ndarray, bias: bool = True
+) -> np.ndarray:
+    """Outputs ``f(x_i; w)`` of the network for a batch ``x`` of shape ``(n, d)``: ``(n, c)``."""
+    _, layers, xa, _ = _prepare(sizes, act, w, x, None, bias)
+    return _forward_all(layers, act, xa)[1][-1]
+
+
+def mlp_loss(
+    sizes: Sequence[int],
+    act: str,
+    w: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    bias: bool = True,
+) -> Fraction | float:
+    """Mean over samples of ``1/2 ||f(x_i; w) - y_i||^2``."""
+    exact, layers, xa, ya = _prepare(sizes, act, w, x, y, bias)
+    assert ya is not None
+    r = _forward_all(layers, act, xa)[1][-1] - ya
+    scale = _const(Fraction(1, 2 * xa.shape[0]), exact)
+    return scale * np.sum(r * r)
+
+
+def mlp_grad(
+    sizes: Sequence[int],
+    act: str,
+    w: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    bias: bool = True,
+) -> np.ndarray:
+    """Gradient in ``w`` of the mean over samples of ``1/2 ||f(x_i; w) - y_i||^2``.
+
+    Hand-written backpropagation; returns a flat vector in the weight layout.
+    """
+    exact, layers, xa, ya = _prepare(sizes, act, w, x, y, bias)
+    assert ya is not None
+    zs, acts = _forward_all(layers, act, xa)
+    delta = (acts[-1] - ya) * _const(Fraction(1, xa.shape[0]), exact)  # dL/dz_L, (n, c)
+    grads: list[Layer] = []
+    for k in range(len(layers) - 1, -1, -1):
+        weight, b = layers[k]
+        g_weight = delta.T @ acts[k]
+        g_b = np.sum(delta, axis=0) if b is not None else None
+        grads.append((g_weight, g_b))
+        if k > 0:
+            delta = (delta @ weight) * activate_grad(act, zs[k - 1])
+    return pack_weights(grads[::-1])
+
+
+# --------------------------------------------------------------------------- algorithms
+
+
+def _check_steps(T: int) -> int:
+    if isinstance(T, bool) or not isinstance(T, Integral) or T < 0:
+        raise ValueError(f"T must be a non-negative integer number of steps, got {T!r}.")
+    return int(T)
+
+
+def reference_gd_path(
+    sizes: Sequence[int],
+    act: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    T: int = 3,
+    lr: Scalar = Fraction(1, 10),
+    seed: int = 0,
+    *,
+    w0: object = None,
+    bias: bool = True,
+) -> np.ndarray:
+    """All iterates of ``T`` steps of full-batch GD on the mean squared loss.
+
+    ``w_{k+1} = w_k - lr * mlp_grad(sizes, act, w_k, x, y)`` from ``w0`` (default
+    :func:`initial_weights` ``(sizes, seed)``; a scalar ``w0`` such as ``0`` fills every
+    weight).  Returns an array of shape ``(T + 1, p)`` whose row ``k`` is ``w_k``.
+    """
+    T = _check_steps(T)
+    exact = _is_exact(x)
+    p = n_params(sizes, bias)
+    if w0 is None:
+        w0 = initial_weights(sizes, seed, bias)
+    elif np.ndim(w0) == 0:
+        w0 = np.full(p, w0, dtype=object)
+    w = _as_array(w0, exact, "w0")
+    step = _const(lr, exact, "lr")
+    path = [w]
+    for _ in range(T):
+        w = w - step * mlp_grad(sizes, act, w, x, y, bias)
+        path.append(w)
+    return np.stack(path)
+
+
+def reference_gd(
+    sizes: Sequence[int],
+    act: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    T: int = 3,
+    lr: Scalar = Fraction(1, 10),
+    seed: int = 0,
+    *,
+    w0: object = None,
+    bias: bool = True,
+) -> np.ndarray:
+    """The final iterate ``w_T`` of :func:`reference_gd_path` (a flat weight vector)."""
+    return reference_gd_path(sizes, act, x, y, T, lr, seed, w0=w0, bias=bias)[-1]
+
+
+def _linear_data(x: object, y: object) -> tuple[bool, np.ndarray, np.ndarray]:
+    exact = _is_exact(x)
+    xa = _as_array(x, exact, "x")
+    ya = _as_array(y, exact, "y")
+    if xa.ndim != 2 or ya.ndim != 2 or xa.shape[0] != ya.shape[0] or xa.shape[0] == 0:
+        raise ValueError(
+            f"x and y must be 2-D with the same positive number of rows, "
+            f"got shapes {xa.shape} and {ya.shape}."
+        )
+    return exact, xa, ya
+
+
+def reference_perceptron(
+    x: np.ndarray, y: np.ndarray, T: int = 3, lr: Scalar = 1, bias: bool = True
+) -> np.ndarray:
+    """One-vs-rest batch perceptron on the linear network ``[d, c]`` from ``W = 0, b = 0``.
+
+    Each of ``T`` epochs: ``s_i = W x_i + b``, ``t_ic = 2 y_ic - 1``, ``m_ic = 1`` if
+    ``t_ic s_ic <= 0`` (a mistake; margin 0 counts) else 0, then
+    ``W_c += lr mean_i m_ic t_ic x_i`` and ``b_c += lr mean_i m_ic t_ic``.
+    Depends on the data only through its empirical distribution (not on the order).
+    Returns the flat ``w`` (``W`` row-major, then ``b`` unless ``bias=False``).
+    """
+    T = _check_steps(T)
+    exact, xa, ya = _linear_data(x, y)
+    n, d = xa.shape
+    c = ya.shape[1]
+    zero, one = _const(0, exact), _const(1, exact)
+    step = _const(lr, exact, "lr") * _const(Fraction(1, n), exact)
+    t = _const(2, exact) * ya - one
+    weight = _zeros((c, d), exact)
+    b = _zeros(c, exact) if bias else None
+    for _ in range(T):
+        s = xa @ weight.T
+        if b is not None:
+            s = s + b
+        mt = _indicator(t * s <= zero, exact) * t
+        weight = weight + step * (mt.T @ xa)
+        if b is not None:
+            b = b + step * np.sum(mt, axis=0)
+    return pack_weights([(weight, b)])
+
+
+def reference_online_perceptron(
+    x: np.ndarray, y: np.ndarray, lr: Scalar = 1, bias: bool = True
+) -> np.ndarray:
+    """One pass of the ORDER-DEPENDENT online one-vs-rest perceptron from ``W = 0, b = 0``.
+
+    For ``i = 1..n`` in the given order: ``s = W x_i + b``, ``t = 2 y_i - 1``,
+    ``m_c = 1`` if ``t_c s_c <= 0`` else 0; ``W_c += lr m_c t_c x_i``, ``b_c += lr m_c t_c``.
+    Reordering the samples can change the result, which no gradient descent on a mean
+    loss can reproduce (it sees only the empirical distribution).
+    """
+    exact, xa, ya = _linear_data(x, y)
+    n, d = xa.shape
+    c = ya.shape[1]
+    zero, one = _const(0, exact), _const(1, exact)
+    step = _const(lr, exact, "lr")
+    weight = _zeros((c, d), exact)
+    b = _zeros(c, exact) if bias else None
+    for i in range(n):
+        s = weight @ xa[i]
+        if b is not None:
+            s = s + b
+        t = _const(2, exact) * ya[i] - one
+        mt = _indicator(t * s <= zero, exact) * t
+        weight = weight + step * (mt[:, None] * xa[i][None, :])
+        if b is not None:
+            b = b + step * mt
+    return pack_weights([(weight, b)])
+
+
+def reference_ncm(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Nearest class mean as a linear classifier ``[d, c]`` with biases.
+
+    ``mu_c = (mean_i y_ic x_i) / (mean_i y_ic)``, ``W_c = mu_c``, ``b_c = -1/2 ||mu_c||^2``,
+    so ``argmax_c (W x + b)_c = argmin_c ||x - mu_c||``.  Returns the flat ``w``.
+
+    Raises:
+        ValueError: if some class has no sample (its mean is undefined).
+    """
+    exact, xa, ya = _linear_data(x, y)
+    zero = _const(0, exact)
+    inv_n = _const(Fraction(1, xa.shape[0]), exact)
+    r = inv_n * (ya.T @ xa)  # mean_i y_ic x_i, (c, d)
+    m = inv_n * np.sum(ya, axis=0)  # mean_i y_ic, (c,)
+    empty = [k for k in range(ya.shape[1]) if m[k] == zero]
+    if empty:
+        raise ValueError(
+            f"class(es) {empty} have no sample in y, so their mean is undefined; "
+            "give reference_ncm at least one sample of every class."
+        )
+    mu = r / m[:, None]
+    b = -_const(Fraction(1, 2), exact) * np.sum(mu * mu, axis=1)
+    return pack_weights([(mu, b)])
