@@ -12,7 +12,6 @@ Derivative conventions (stated once, used everywhere; see ``networks.activations
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 from typing import Any
 
@@ -56,13 +55,15 @@ _ZERO = Fraction(0)
 _ONE = Fraction(1)
 
 
+RECIP_ZERO = (
+    "the algorithm divided by exactly 0 (for ncm: a class with no sample); "
+    "make sure every class occurs in the data, e.g. with a larger --samples"
+)
+
+
 def _exact_recip(v: Fraction) -> Fraction:
-    if v == 0:
-        raise BackendError(
-            "the reciprocal unit received exactly 0 (for ncm: a class with no sample); "
-            "make sure every class occurs in the data"
-        )
-    return 1 / v
+    # the reciprocal unit is total: 1/0 := 0 (so F is defined at theta_0, where registers are 0)
+    return 1 / v if v != 0 else _ZERO
 
 
 class ExactBackend(Backend):
@@ -96,6 +97,8 @@ class ExactBackend(Backend):
         if op == "dsat":
             return _map(lambda v: _ONE if 0 < v < 1 else _ZERO, a)
         if op == "recip":
+            if attrs.get("strict") and any(v == 0 for v in np.asarray(a).flat):
+                raise BackendError(RECIP_ZERO)
             return _map(_exact_recip, a)
         if op == "pow":
             k = attrs["k"]
@@ -147,9 +150,10 @@ class FloatBackend(Backend):
         if op == "dsat":
             return ((a > 0) & (a < 1)).astype(np.float64)
         if op == "recip":
-            if np.any(a == 0):
-                raise BackendError("the reciprocal unit received 0; every class must occur")
-            return 1.0 / a
+            if attrs.get("strict") and np.any(a == 0):
+                raise BackendError(RECIP_ZERO)
+            safe = np.where(a == 0, 1.0, a)
+            return np.where(a == 0, 0.0, 1.0 / safe)
         if op == "pow":
             return a ** attrs["k"]
         if op == "tanh":
@@ -167,4 +171,4 @@ class FloatBackend(Backend):
 EXACT = ExactBackend()
 NUMERIC = FloatBackend()
 
-__all__ = ["Backend", "BackendError", "ExactBackend", "FloatBackend", "EXACT", "NUMERIC", "math"]
+__all__ = ["Backend", "BackendError", "ExactBackend", "FloatBackend", "EXACT", "NUMERIC"]

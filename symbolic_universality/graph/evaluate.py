@@ -61,8 +61,10 @@ class Evaluator:
         *,
         prune: bool = False,
         chunk: int | None = None,
+        strict: bool = False,
     ) -> None:
         self.backend = backend
+        self.strict = strict
         self.prune = prune
         self.bindings = {k: backend.asarray(v) if not isinstance(v, np.ndarray) else v
                          for k, v in bindings.items()}
@@ -336,6 +338,8 @@ class Evaluator:
             start = node.attrs["start"]
             out[..., start:start + a_node.shape[0]] = a
             return out
+        if op == "recip" and self.strict:
+            return np.asarray(self.backend.unary(op, a, strict=True))
         return np.asarray(self.backend.unary(op, a, **node.attrs))
 
 
@@ -348,6 +352,12 @@ def evaluate(
     *,
     prune: bool = False,
     chunk: int | None = None,
+    strict: bool = False,
 ) -> list[Any]:
-    """Values of ``outputs`` for the given leaf bindings and data (see :class:`Evaluator`)."""
-    return Evaluator(backend, bindings, x, y, prune=prune, chunk=chunk).values(outputs)
+    """Values of ``outputs`` for the given leaf bindings and data (see :class:`Evaluator`).
+
+    ``strict=True`` makes the reciprocal unit refuse 0 (the algorithm itself divides by 0);
+    otherwise it is total with ``1/0 := 0`` (the extension at states where registers are 0).
+    """
+    return Evaluator(backend, bindings, x, y, prune=prune, chunk=chunk, strict=strict).values(
+        outputs)

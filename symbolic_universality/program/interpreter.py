@@ -25,8 +25,8 @@ def run_program(
     values: dict[str, Any] = {}
     for ins in program.instructions:
         if ins.kind.startswith("read"):
-            (val,) = evaluate([bmean(ins.body)], backend, values, x, y)
+            (val,) = evaluate([bmean(ins.body)], backend, values, x, y, strict=True)
         else:
-            (val,) = evaluate([ins.body], backend, values)
+            (val,) = evaluate([ins.body], backend, values, strict=True)
         values[ins.target.name] = val
     return values

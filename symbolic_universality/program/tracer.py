@@ -247,7 +247,8 @@ class Tracer:
         return g.reg(name, body.shape)
 
     def mean(self, fn: Callable[..., Any], name: str | None) -> Traced:
-        nargs = len(inspect.signature(fn).parameters)
+        nargs = len([p for p in inspect.signature(fn).parameters.values()
+                     if p.default is inspect.Parameter.empty])
         if nargs not in (1, 2):
             raise TraceError("data.mean takes a function of (x) or of (x, y)")
         xs = Traced(self.x, self)
