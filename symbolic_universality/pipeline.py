@@ -7,6 +7,7 @@ algorithm --trace--> program --schedule--> steps --compile--> extension
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -70,7 +71,16 @@ def prepare(algorithm: str, network: str, dataset: str, samples: int | None = No
     ext = compile_algorithm(algorithm, net, **options)
     if fault is not None:
         ext = compile_extension(net, ext.program, fault=fault)
-    return Job(algorithm, dict(options), data, net, ext, held_out(dataset, samples, 3), samples)
+    return Job(algorithm, dict(options), data, net, ext, unseen_inputs(data, samples), samples)
+
+
+def unseen_inputs(data: Dataset, samples: int | None, count: int = 3) -> np.ndarray:
+    """Inputs the algorithm never saw (for T2): held-out samples of the set, else shifted ones."""
+    try:
+        return held_out(data.name, samples, count)
+    except ValueError:
+        shifted = data.x[:count].copy()
+        return shifted + Fraction(1, 7)
 
 
 def verify_exact(job: Job, **check_options: Any) -> Report:

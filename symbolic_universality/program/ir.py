@@ -52,7 +52,10 @@ class Instruction:
         arrow = {"read_labelled": "mean_i[...(x_i, y_i)]", "read_unlabelled": "mean_i[...(x_i)]",
                  "compute": "Phi(...)", "output": "Phi(...)"}[self.kind]
         uses = ", ".join(self.inputs) or "-"
-        return f"{self.target.name} <- {self.label or arrow}  [{self.kind}; uses {uses}]"
+        rhs = self.label or arrow
+        if rhs.startswith(self.target.name + " <- "):
+            rhs = rhs[len(self.target.name) + 4:]
+        return f"{self.target.name} <- {rhs}  [{self.kind}; uses {uses}]"
 
 
 @dataclass

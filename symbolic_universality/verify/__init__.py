@@ -1,0 +1,1 @@
+"""Checkers: exact step checker, certificates (and the symbolic and numeric backends)."""
