@@ -409,7 +409,7 @@ def topological(outputs: Sequence[Node]) -> list[Node]:
 
 
 def leaves(outputs: Sequence[Node], op: str) -> list[Node]:
-    """Leaves of kind ``op`` (``param``, ``const``, ``reg``, ``x``, ``y``) reachable from outputs."""
+    """Leaves of kind ``op`` (param, const, reg, x, y) reachable from ``outputs``."""
     return [n for n in topological(outputs) if n.op == op]
 
 

@@ -21,8 +21,8 @@ sigmoid       float only                   ``s(z) (1 - s(z))``
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ..graph import core as g
 from ..graph.core import Node

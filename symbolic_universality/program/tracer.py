@@ -294,7 +294,7 @@ class Tracer:
 
 
 def label_dependence(phi: Node, y: Node) -> str:
-    """``free``, ``linear``, ``affine`` or ``nonlinear``: how ``phi`` depends on ``y``, structurally."""
+    """How ``phi`` depends on ``y``: ``free``, ``linear``, ``affine`` or ``nonlinear``."""
     kind: dict[int, str] = {}
     linear_ops = ("neg", "scale", "transpose", "reshape", "sum", "broadcast", "slice", "pad")
     for node in g.topological([phi]):

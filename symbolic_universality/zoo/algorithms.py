@@ -77,7 +77,10 @@ def ncm(data: TracedData, net: MLP) -> Traced:
 
 
 def worked(data: TracedData, net: MLP, lr: Any = Fraction(1, 10)) -> Traced:
-    """construction.md section 5: ``W <- 2 a R2 - a^2 R2 R1`` with ``R1 = mean x x^T``, ``R2 = mean y x^T``."""
+    """construction.md section 5: ``W <- 2 a R2 - a^2 R2 R1``.
+
+    ``R1 = mean x x^T`` (unlabelled read), ``R2 = mean y x^T`` (labelled read).
+    """
     a = _frac(lr)
     r1 = data.mean(lambda x: lang.outer(x, x), name="R1")
     r2 = data.mean(lambda x, y: lang.outer(y, x), name="R2")
