@@ -131,8 +131,6 @@ class Traced:
         return self._wrap(g.flatten(self.node))
 
     def __getitem__(self, key: Any) -> Traced:
-        if self.node.batched:
-            pass
         if len(self.shape) == 1 and isinstance(key, slice) and key.step in (None, 1):
             start, stop, _ = key.indices(self.shape[0])
             return self._wrap(g.slice_(self.node, start, stop))

@@ -55,7 +55,7 @@ class LemmaResult:
 
 
 def combine_status(checks: list[Check]) -> str:
-    """FAILED if any check failed, else UNKNOWN if any is unknown (or there is none), else PROVED."""
+    """FAILED if any check failed, else UNKNOWN if any is unknown (or none ran), else PROVED."""
     if not checks:
         return UNKNOWN
     if any(c.status == FAILED for c in checks):

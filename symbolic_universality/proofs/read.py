@@ -27,6 +27,7 @@ import sys
 import time
 
 import sympy as sp
+from sympy.simplify.simplify import factor_sum
 
 from ._result import Check, LemmaResult, make_result, print_result
 from ._tools import at_function, eta_symbol, fill_indexed, gd_update, identity, settle
@@ -45,6 +46,46 @@ METHOD = (
     "identity: sympy diff of the mean loss (symbolic n, C, m via Sum; psi, f, O undefined "
     "functions; gates undefined with given value/derivatives); simplify(update - claim) == 0"
 )
+
+
+def _labels_sum_to_one(expr: sp.Expr, Y: sp.IndexedBase, c: sp.Symbol, C: sp.Expr) -> sp.Expr:
+    """Apply the hypothesis sum_{c=1}^{C} y_ic = 1: constant factors are pulled out of
+    every sum over c, then each remaining ``Sum(Y[i, c], (c, 1, C))`` is replaced by 1."""
+    expr = expr.replace(lambda e: isinstance(e, sp.Sum), lambda e: factor_sum(e))
+
+    def is_label_sum(e: sp.Basic) -> bool:
+        return (
+            isinstance(e, sp.Sum)
+            and len(e.limits) == 1
+            and e.limits[0] == (c, 1, C)
+            and isinstance(e.function, sp.Indexed)
+            and e.function.base == Y
+            and e.function.indices[-1] == c
+            and not e.function.indices[0].has(c)
+        )
+
+    return settle(expr.replace(is_label_sum, lambda e: sp.Integer(1)))
+
+
+def _label_adjust(Y: sp.IndexedBase, C: sp.Expr):  # noqa: ANN202 - an Adjust callable
+    """Refutation instances respect sum_c y_ic = 1 (the last label entry of a full row is set)."""
+
+    def adjust(idx: dict, ints: dict) -> dict:
+        n_value = sp.sympify(C).subs(ints)
+        if not n_value.is_Integer:  # the claim does not involve C: pick C large, no constraint
+            return idx
+        n_classes = int(n_value)
+        rows: dict = {}
+        for e in idx:
+            if e.base == Y:
+                rows.setdefault(e.indices[0], []).append(e)
+        for entries in rows.values():
+            if len(entries) >= n_classes:
+                entries.sort(key=lambda e: int(e.indices[1]))
+                idx[entries[-1]] = 1 - sum(idx[e] for e in entries[:-1])
+        return idx
+
+    return adjust
 
 
 def _labelled(loss: str, eta: sp.Expr, others_gated_off: bool, R0_zero: bool) -> list[Check]:
@@ -76,7 +117,6 @@ def _labelled(loss: str, eta: sp.Expr, others_gated_off: bool, R0_zero: bool) ->
     other = 0 if others_gated_off else 1
 
     def state(expr: sp.Expr) -> sp.Expr:
-        expr = settle(expr)
         if R0_zero:
             expr = fill_indexed(expr, R, lambda *_: sp.Integer(0))
         else:
@@ -85,14 +125,12 @@ def _labelled(loss: str, eta: sp.Expr, others_gated_off: bool, R0_zero: bool) ->
         expr = at_function(expr, g2, sp.Integer(other), {zd: 0})
         expr = at_function(expr, g, sp.Integer(1), {za: 0, zb: 0})
         expr = settle(expr)
-        if loss != "squared":  # one-hot (or any probability) labels: sum_c y_ic = 1
-            expr = expr.replace(
-                lambda e: isinstance(e, sp.Sum) and e.function.has(Y) and e.function.is_Indexed,
-                lambda e: sp.Integer(1),
-            )
+        if loss != "squared":  # hypothesis: one-hot (or any probability) labels
+            expr = _labels_sum_to_one(expr, Y, c, C)
         return expr
 
     checks: list[Check] = []
+    adj = None if loss == "squared" else _label_adjust(Y, C)
     ii = sp.Symbol("i0", integer=True, positive=True)
     gm = sp.Symbol("gamma", integer=True, positive=True)
     # the residual d loss_i / d F_gamma at the state
@@ -104,10 +142,12 @@ def _labelled(loss: str, eta: sp.Expr, others_gated_off: bool, R0_zero: bool) ->
         li = -sp.Sum(Y[ii, c] * (Fs[c] - sp.log(sp.Sum(sp.exp(Fs[a]), (a, 1, C)))), (c, 1, C))
         want_res = 1 / C - Y[ii, gm]
     Fi = settle(F(gm).subs(i, ii))
-    checks.append(identity(f"{label}: F_main(x_i)_gamma = 0 at the state", state(Fi)))
+    checks.append(identity(f"{label}: F_main(x_i)_gamma = 0 at the state", state(Fi), 0, adj))
     res = settle(sp.diff(li, Fs[gm]))
     res = state(fill_indexed(res, Fs, lambda *_: sp.Integer(0)))
-    checks.append(identity(f"{label}: residual dl/dF_gamma at F = 0 is {want_res}", res, want_res))
+    checks.append(
+        identity(f"{label}: residual dl/dF_gamma at F = 0 is {want_res}", res, want_res, adj)
+    )
     mean_py = sp.Sum(psi(al, i, u, p) * Y[i, ga], (i, 1, n)) / n
     if loss == "squared":
         want = eta * s * mean_py
@@ -118,8 +158,8 @@ def _labelled(loss: str, eta: sp.Expr, others_gated_off: bool, R0_zero: bool) ->
         new = state(gd_update(L, prm, eta))
         old = claims.get(prm, prm)
         txt = "R'[alpha,gamma] = eta s mean psi y" + ("" if loss == "squared" else " - 1/C")
-        checks.append(identity(f"{label}: " + (txt if prm == R[al, ga] else f"{prm}' = {prm}"),
-                               new, old))
+        what = txt if prm == R[al, ga] else f"{prm}' = {prm}"
+        checks.append(identity(f"{label}: {what}", new, old, adj))
     return checks
 
 
