@@ -299,7 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("symuni: interrupted", file=sys.stderr)
         return 130
     except (ValueError, ImportError) as exc:
-        msg = str(exc).strip().strip("'\"") or type(exc).__name__
+        msg = str(exc).strip() or type(exc).__name__
+        if isinstance(exc, KeyError) or (len(msg) > 1 and msg[0] == msg[-1] and msg[0] in "'\""):
+            msg = msg[1:-1]
         print(f"symuni: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
 
