@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (ValueError, ImportError) as exc:
         msg = str(exc).strip() or type(exc).__name__
-        if isinstance(exc, KeyError) or (len(msg) > 1 and msg[0] == msg[-1] and msg[0] in "'\""):
+        if len(msg) > 1 and msg[0] == msg[-1] and msg[0] in "'\"":
             msg = msg[1:-1]
         print(f"symuni: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
