@@ -27,6 +27,9 @@ class Backend:
 
     name = "abstract"
     exact = False
+    #: ``asarray`` of a constant is a pure function of its value, so the evaluator may
+    #: convert each constant once and share the (read-only) result between evaluations.
+    cache_constants = False
 
     def asarray(self, value: Any) -> np.ndarray:
         raise NotImplementedError
@@ -71,6 +74,7 @@ class ExactBackend(Backend):
 
     name = "exact"
     exact = True
+    cache_constants = True
 
     def asarray(self, value: Any) -> np.ndarray:
         arr = np.asarray(value, dtype=object)
@@ -123,6 +127,7 @@ class FloatBackend(Backend):
 
     name = "numeric"
     exact = False
+    cache_constants = True
 
     def asarray(self, value: Any) -> np.ndarray:
         arr = np.asarray(value)

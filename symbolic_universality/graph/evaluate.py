@@ -10,14 +10,31 @@ A zero is tracked as the sentinel ``ZERO`` through the operations that map 0 to 
 (activations with ``f(0) = 0``, reshapes, sums). With the gates of the construction
 exactly 0 or 1 this skips every head that is switched off, and every adjoint that
 would be multiplied by a switched-off gate. ``prune=False`` evaluates everything.
+Whether a node is ``ZERO`` is decided before any per-sample value is computed: unbatched
+values are evaluated, the rest follows from the rules above (:meth:`Evaluator._is_zero`).
+So a product is skipped whichever of its factors is zero, and only the reductions over
+samples that some unpruned path needs are computed. On float64 the rule ``0 * v = 0``
+differs from IEEE only for ``v`` infinite or ``nan``.
 
-Samples may be processed in chunks (bounded memory): all reductions over samples
+Samples may be processed in chunks (bounded memory): all needed reductions over samples
 (``bmean``, ``bsum``, ``bdot``) are accumulated chunk by chunk in one pass, and the
-unbatched rest of the graph is then evaluated once.
+unbatched rest of the graph is then evaluated once. The first chunk is a short probe
+whose computations are recorded; the other chunks replay the record without walking the
+graph and free every intermediate after its last use. ``bdot`` is one matrix product
+(BLAS), taken in the faster orientation. Chunked and unchunked evaluations agree exactly
+on the exact backend; on float64 the sums over samples are grouped differently.
+
+**Plans.** The first evaluation of a list of outputs builds a :class:`Plan` (cached, keyed
+by the outputs' ids): the topological order, the reductions over samples, and a
+*common-subexpression* map sending every node to one representative of its structural
+class (same operation, same attributes, representatives of the same inputs). Two such
+nodes compute the same value on every backend, so the value is computed once (bit for bit
+the same results).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
@@ -29,10 +46,10 @@ from .core import GraphError, Node, topological
 
 REDUCTIONS = ("bmean", "bsum", "bdot")
 _ANNIHILATE_BINARY = ("mul", "matmul", "outer", "vdot", "bdot")
-_ZERO_PRESERVING_UNARY = (
+_ZERO_PRESERVING_UNARY = frozenset((
     "neg", "scale", "relu", "step", "sat", "dsat", "tanh", "transpose", "reshape", "sum",
     "broadcast", "slice", "pad", "bsum", "bmean",
-)
+))
 
 
 class _Zero:
@@ -43,6 +60,164 @@ class _Zero:
 
 
 ZERO = _Zero()
+
+#: Exact zero checks of unbatched values on object arrays are limited to this many entries.
+SMALL_ZERO_LIMIT = 4096
+_PLAN_CACHE_SIZE = 32
+#: Rows of the first chunk, evaluated lazily to record the computations the others replay.
+PROBE_ROWS = 64
+_COMPUTE, _ALIAS, _REDUCE = 0, 1, 2  # kinds of recorded steps
+_DECISIONS_PER_PLAN = 64
+_IDENTICAL_LEAVES = ("x", "y", "inv_n")
+
+
+#: Constant arrays up to this many entries are shared by value; larger ones by identity.
+_SHARE_BY_VALUE = 64
+
+
+def _attr_key(value: Any) -> Any:
+    """A hashable stand-in for an attribute value (small arrays by their entries)."""
+    if isinstance(value, np.ndarray):
+        if value.size > _SHARE_BY_VALUE:  # hashing many Fractions costs more than it saves
+            return ("array id", id(value))
+        return ("array", value.shape, str(value.dtype), tuple(value.flat))
+    if isinstance(value, list):
+        return tuple(_attr_key(v) for v in value)
+    return value
+
+
+class _Decisions:
+    """What a pruned evaluation decided, for the next evaluation of the same plan.
+
+    ``log``: the unbatched values computed while deciding, each with whether it was zero;
+    ``zeros``: the zero-ness found for batched and reduction-dependent nodes; ``needed``:
+    the reductions computed; ``schedule``: the record of the first chunk (with the values
+    to drop after each step).
+    """
+
+    __slots__ = ("log", "zeros", "needed", "schedule")
+
+    def __init__(self, log: list[tuple[Node, bool]], zeros: dict[int, bool],
+                 needed: frozenset[int], schedule: list[tuple[Node, int, int, tuple[int, ...]]]
+                 ) -> None:
+        self.log = log
+        self.zeros = zeros
+        self.needed = needed
+        self.schedule = schedule
+
+
+class _DecisionTree:
+    """Earlier decisions of one plan, indexed by the zero-ness of the logged values.
+
+    Decisions are a deterministic function of the zero-ness of the values in their log,
+    taken in order; two logs agree up to the first value found zero in one and not in the
+    other. So the logs form a tree: each inner position tests one value, each leaf holds
+    decisions. Looking up evaluates the tested values along one path only.
+    """
+
+    __slots__ = ("test", "branches", "decisions", "size")
+
+    def __init__(self) -> None:
+        self.test: Node | None = None
+        self.branches: dict[bool, _DecisionTree] = {}
+        self.decisions: _Decisions | None = None
+        self.size = 0
+
+    def insert(self, found: _Decisions) -> None:
+        if self.size >= _DECISIONS_PER_PLAN:
+            self.test, self.branches, self.decisions, self.size = None, {}, None, 0
+        here = self
+        for node, was_zero in found.log:
+            if here.decisions is not None or (here.test is not None and here.test is not node):
+                return  # not a deterministic continuation: keep the tree as it is
+            here.test = node
+            here = here.branches.setdefault(was_zero, _DecisionTree())
+        if here.test is None:
+            here.decisions = found
+            self.size += 1
+
+    def lookup(self, is_zero: Any) -> _Decisions | None:
+        here: _DecisionTree | None = self
+        while here is not None and here.test is not None:
+            here = here.branches.get(bool(is_zero(here.test)))
+        return None if here is None else here.decisions
+
+
+class Plan:
+    """What one list of outputs needs, computed once (see the module docstring).
+
+    ``order`` lists the representatives in topological order; ``canon`` maps the id of
+    every reachable node to its representative; ``reductions`` are the representatives
+    that reduce over samples; ``after`` holds the ids of the representatives that are or
+    use a reduction; ``nested`` is true when a reduction's inputs contain another.
+    """
+
+    __slots__ = ("outputs", "order", "canon", "reductions", "after", "nested", "memo")
+
+    def __init__(self, outputs: Sequence[Node]) -> None:
+        self.outputs = tuple(outputs)
+        canon: dict[int, Node] = {}
+        table: dict[Any, Node] = {}
+        order: list[Node] = []
+        for node in topological(self.outputs):
+            key = self._key(node, canon)
+            rep = table.get(key) if key is not None else None
+            if rep is None:
+                rep = node
+                if key is not None:
+                    table[key] = node
+                order.append(node)
+            canon[node.id] = rep
+        self.canon = canon
+        self.order = order
+        self.reductions = [n for n in order if n.op in REDUCTIONS]
+        after: set[int] = set()
+        nested = False
+        for node in order:
+            if any(canon[i.id].id in after for i in node.inputs):
+                after.add(node.id)
+                if node.op in REDUCTIONS:
+                    nested = True
+            elif node.op in REDUCTIONS:
+                after.add(node.id)
+        self.after = frozenset(after)
+        self.nested = nested
+        # per backend: earlier pruned evaluations' decisions (see Evaluator._reuse)
+        self.memo: dict[Any, _DecisionTree] = {}
+
+    @staticmethod
+    def _key(node: Node, canon: dict[int, Node]) -> Any:
+        if node.op in _IDENTICAL_LEAVES:
+            return (node.op, node.shape)
+        try:
+            attrs = tuple(sorted((k, _attr_key(v)) for k, v in node.attrs.items()
+                                 if not (k == "label" and node.op == "const")))
+            key = (node.op, node.shape, node.batched, attrs,
+                   tuple(canon[i.id].id for i in node.inputs))
+            hash(key)
+        except TypeError:  # an attribute without a structural key: no sharing
+            return None
+        return key
+
+
+_PLANS: OrderedDict[tuple[int, ...], Plan] = OrderedDict()
+# constants converted to a backend's arrays, by (backend, node id); node ids are never reused
+_CONSTANTS: OrderedDict[tuple[Backend, int], Any] = OrderedDict()
+_CONSTANT_CACHE_SIZE = 512
+
+
+def plan(outputs: Sequence[Node]) -> Plan:
+    """The (cached) :class:`Plan` of ``outputs``."""
+    key = tuple(o.id for o in outputs)
+    found = _PLANS.get(key)
+    if found is not None:
+        _PLANS.move_to_end(key)
+        return found
+    made = Plan(outputs)
+    _PLANS[key] = made
+    while len(_PLANS) > _PLAN_CACHE_SIZE:
+        _PLANS.popitem(last=False)
+    return made
 
 
 class Evaluator:
@@ -76,15 +251,36 @@ class Evaluator:
         self._batched: dict[int, Any] = {}
         self._rows: slice = slice(0, self.n)
         self._m = self.n
+        self._canon: dict[int, Node] = {}
+        self._after: frozenset[int] = frozenset()
+        self._zeros: dict[int, bool] = {}
+        self._pending: set[int] = set()  # not known to be zero until more reductions are known
+        self._settled = True  # no reduction is being decided: "not zero" answers are final
+        # zero-ness of the unbatched values computed while deciding (see _reuse)
+        self._log: list[tuple[Node, bool]] | None = None
+        # (node, kind, source): what the probe chunk computed, replayed by the other chunks
+        self._record: list[tuple[Node, int, int]] | None = None
 
     # ------------------------------------------------------------------ public
 
     def values(self, outputs: Sequence[Node]) -> list[Any]:
         """Values of ``outputs`` (arrays; a pruned zero is materialised)."""
-        order = topological(outputs)
-        reductions = [n for n in order if n.op in REDUCTIONS and n.id not in self._unbatched]
+        p = plan(outputs)
+        if not self._canon:
+            self._canon, self._after = p.canon, p.after
+        else:
+            self._canon = {**self._canon, **p.canon}
+            self._after = self._after | p.after
+        reductions = [n for n in p.reductions if n.id not in self._unbatched]
         if reductions:
-            self._reduce(reductions)
+            self._settled = False
+            if p.nested:
+                raise GraphError("nested reductions over samples are not supported")
+            if self.prune:
+                self._reductions_pruned(p, outputs, reductions)
+            else:
+                self._reduce(reductions)
+        self._settled = True
         batched_out = [o for o in outputs if o.batched]
         results: dict[int, Any] = {}
         if batched_out:
@@ -97,11 +293,70 @@ class Evaluator:
                 results[o.id] = np.concatenate(parts[o.id], axis=0)
         for o in outputs:
             if not o.batched:
-                results[o.id] = self._materialise(o, self._eval(o))
+                v = self._materialise(o, self._eval(o))
+                if isinstance(v, np.ndarray) and not v.flags.writeable:
+                    v = v.copy()  # a cached constant: the caller gets its own array
+                results[o.id] = v
         return [results[o.id] for o in outputs]
 
     def value(self, node: Node) -> Any:
         return self.values([node])[0]
+
+    def _reductions_pruned(self, p: Plan, outputs: Sequence[Node], reductions: list[Node]
+                           ) -> None:
+        """Decide which reductions are needed, then compute them (see :meth:`_reuse`)."""
+        fresh = not self._unbatched and not self._zeros
+        if fresh:
+            tree = p.memo.setdefault(self.backend, _DecisionTree())
+            self._log = []  # from the start: the lookup evaluates a prefix of the log
+            found = self._reuse(tree)
+            if found is not None:
+                self._log = None
+                self._reduce([n for n in reductions if n.id in found.needed], found.schedule)
+                return
+        needed = self._needed(outputs)
+        todo = [n for n in reductions if n.id in needed]
+        schedule = self._reduce(todo) if todo else []
+        if fresh:
+            zeros = {k: v for k, v in self._zeros.items()
+                     if v or k not in self._after}
+            tree.insert(_Decisions(self._log or [], zeros, frozenset(needed), schedule))
+            self._log = None
+
+    def _reuse(self, tree: _DecisionTree) -> _Decisions | None:
+        """The decisions of an earlier evaluation of the same plan, if they still hold.
+
+        What is pruned, which reductions are needed and the record of the first chunk are
+        functions of the zero-ness of the unbatched values computed while deciding them
+        (``_log``, in the order they were computed). If every one of them is zero exactly
+        as in an earlier evaluation, the decisions are the same and are reused without
+        walking the graph. Each value is evaluated only if all earlier ones agreed, i.e.
+        only when the walk itself would have evaluated it.
+        """
+        found = tree.lookup(lambda node: self._eval(node) is ZERO)
+        if found is None:
+            return None
+        for k, v in found.zeros.items():
+            self._zeros.setdefault(k, v)
+        return found
+
+    def _needed(self, outputs: Sequence[Node]) -> set[int]:
+        """Ids of the reductions that ``outputs`` need: those not under a pruned product."""
+        needed: set[int] = set()
+        seen: set[int] = set()
+        stack = [self._canon[o.id] for o in outputs]
+        while stack:
+            node = stack.pop()
+            if node.id in seen or node.id not in self._after:
+                continue
+            seen.add(node.id)
+            if self._is_zero(node):
+                continue
+            if node.op in REDUCTIONS:
+                needed.add(node.id)
+                continue
+            stack.extend(self._canon[i.id] for i in node.inputs)
+        return needed
 
     # --------------------------------------------------------------- internals
 
@@ -115,23 +370,49 @@ class Evaluator:
         self._m = rows.stop - rows.start
         self._batched = {}
 
-    def _reduce(self, reductions: list[Node]) -> None:
-        ids = {r.id for r in reductions}
-        for r in reductions:
-            for inner in topological(list(r.inputs)):
-                if inner.id in ids:
-                    raise GraphError("nested reductions over samples are not supported")
+    def _reduce(self, reductions: list[Node],
+                schedule: list[tuple[Node, int, int, tuple[int, ...]]] | None = None
+                ) -> list[tuple[Node, int, int, tuple[int, ...]]]:
+        """Accumulate ``reductions`` over all chunks of samples in one pass; the schedule.
+
+        The first chunk (a short probe of at most ``PROBE_ROWS`` rows when there are
+        several) is evaluated lazily while the batched computations are recorded; the other
+        chunks replay the record, dropping each intermediate after its last use (bounded
+        memory, no graph walk per chunk). The record is the same for every chunk: which
+        batched values are pruned depends only on the unbatched ones. Given a
+        ``schedule`` (from an earlier evaluation with the same decisions) every chunk
+        replays it. The chunks, hence the grouping of the sums, are the same either way.
+        """
         acc: dict[int, Any] = {}
-        for rows in self._chunks():
-            self._enter(rows)
+        chunks = self._chunks()
+        if len(chunks) > 1:
+            probe = min(PROBE_ROWS, self.chunk)
+            chunks = [slice(0, probe)] + [slice(i, min(i + self.chunk, self.n))
+                                          for i in range(probe, self.n, self.chunk)]
+        replay = chunks
+        if schedule is None:
+            self._record = []
+            self._enter(chunks[0])
             for r in reductions:
-                part = self._reduce_chunk(r)
-                if part is ZERO:
-                    acc.setdefault(r.id, ZERO)
-                elif acc.get(r.id, ZERO) is ZERO:
-                    acc[r.id] = part
-                else:
-                    acc[r.id] = acc[r.id] + part
+                self._accumulate(acc, r, self._reduce_chunk(r))
+                self._record.append((r, _REDUCE, -1))
+            schedule = self._schedule(self._record)
+            self._record = None
+            replay = chunks[1:]
+        if replay:
+            for rows in replay:
+                self._enter(rows)
+                memo = self._batched
+                for node, kind, source, dead in schedule:
+                    if kind == _COMPUTE:
+                        memo[node.id] = self._compute(node)
+                    elif kind == _ALIAS:
+                        memo[node.id] = memo[source]
+                    else:
+                        self._accumulate(acc, node, self._reduce_chunk(node))
+                    for i in dead:
+                        memo.pop(i, None)
+        self._batched = {}
         for r in reductions:
             val = acc.get(r.id, ZERO)
             if val is not ZERO and r.op == "bmean":
@@ -141,6 +422,32 @@ class Evaluator:
                 if self.prune and self._small_zero(val):
                     val = ZERO
             self._unbatched[r.id] = val
+        self._pending.clear()
+        return schedule
+
+    @staticmethod
+    def _accumulate(acc: dict[int, Any], r: Node, part: Any) -> None:
+        if part is ZERO:
+            acc.setdefault(r.id, ZERO)
+        elif acc.get(r.id, ZERO) is ZERO:
+            acc[r.id] = part
+        else:
+            acc[r.id] = acc[r.id] + part
+
+    def _schedule(self, record: list[tuple[Node, int, int]]
+                  ) -> list[tuple[Node, int, int, tuple[int, ...]]]:
+        """The recorded steps with, after each, the batched values no longer needed."""
+        last: dict[int, int] = {}
+        for pos, (node, _, _) in enumerate(record):
+            for inp in node.inputs:
+                rep = self._canon.get(inp.id, inp)
+                if rep.batched:
+                    last[rep.id] = pos
+        dead: dict[int, list[int]] = {}
+        for node_id, pos in last.items():
+            dead.setdefault(pos, []).append(node_id)
+        return [(node, kind, source, tuple(dead.get(pos, ())))
+                for pos, (node, kind, source) in enumerate(record)]
 
     def _reduce_chunk(self, r: Node) -> Any:
         if r.op in ("bmean", "bsum"):
@@ -149,6 +456,8 @@ class Evaluator:
                 return ZERO
             return np.asarray(v).sum(axis=0)
         a_node, b_node = r.inputs
+        if self.prune and (self._is_zero(a_node) or self._is_zero(b_node)):
+            return ZERO
         a = self._eval(a_node)
         if a is ZERO:
             return ZERO
@@ -158,10 +467,15 @@ class Evaluator:
         m = self._m
         a2 = np.asarray(a).reshape(m, -1)
         b2 = np.asarray(b).reshape(m, -1)
+        if a2.shape[1] < b2.shape[1]:
+            # the same product, the wider factor transposed first (a much faster BLAS call)
+            return (b2.T @ a2).T.reshape(r.shape)
         return (a2.T @ b2).reshape(r.shape)
 
     def _small_zero(self, val: Any) -> bool:
-        return np.size(val) <= 4096 and self.backend.is_zero(val)
+        if not self.backend.exact:
+            return self.backend.is_zero(val)  # cheap on machine numbers, whatever the size
+        return np.size(val) <= SMALL_ZERO_LIMIT and self.backend.is_zero(val)
 
     def _full_shape(self, node: Node) -> tuple[int, ...]:
         return ((self._m,) if node.batched else ()) + node.shape
@@ -172,11 +486,17 @@ class Evaluator:
         return v
 
     def _eval(self, node: Node) -> Any:
+        node = self._canon.get(node.id, node)
         memo = self._batched if node.batched else self._unbatched
         v = memo.get(node.id, None)
         if v is not None or node.id in memo:
             return v
-        v = self._compute(node)
+        v = ZERO if self._zeros.get(node.id) else self._compute(node)
+        if node.batched:
+            if v is ZERO:
+                self._zeros[node.id] = True  # the same for every chunk: never recomputed
+            elif self._record is not None:
+                self._record.append(self._recorded(node, v))
         if (
             self.prune
             and v is not ZERO
@@ -186,7 +506,85 @@ class Evaluator:
         ):
             v = ZERO
         memo[node.id] = v
+        if self._log is not None and not node.batched and node.id not in self._after:
+            self._log.append((node, v is ZERO))
         return v
+
+    def _recorded(self, node: Node, v: Any) -> tuple[Node, int, int]:
+        """A record entry: an alias when ``v`` is one of the inputs' values (``a + 0``)."""
+        for inp in node.inputs:
+            rep = self._canon.get(inp.id, inp)
+            if rep.batched and self._batched.get(rep.id) is v:
+                return node, _ALIAS, rep.id
+        return node, _COMPUTE, -1
+
+    def _is_zero(self, node: Node) -> bool:
+        """Whether ``node`` evaluates to the pruned ``ZERO``, computing no batched value.
+
+        An unbatched node that uses no reduction is evaluated (as the lazy evaluation would);
+        otherwise the answer follows from the inputs by the rules of the module docstring
+        (a reduction not yet computed counts as nonzero unless its input is zero). For a
+        batched node it is the same for every chunk of samples and is computed once.
+        """
+        if not self.prune:
+            return False
+        z = self._zeros.get(node.id)
+        if z is not None:
+            return z
+        rep = self._canon.get(node.id, node)
+        if rep is not node:
+            z = self._is_zero(rep)
+            if rep.id in self._zeros:
+                self._zeros[node.id] = z
+            return z
+        if not node.batched and node.id not in self._after:
+            z = self._eval(node) is ZERO
+        elif node.op in REDUCTIONS and node.id in self._unbatched:
+            z = self._unbatched[node.id] is ZERO
+        else:
+            if node.id in self._pending:
+                return False
+            z = self._zero_of(node)
+            if not z and node.id in self._after and not self._settled:
+                # may still turn out zero once the reductions are computed
+                self._pending.add(node.id)
+                return False
+        self._zeros[node.id] = z
+        return z
+
+    def _zero_of(self, node: Node) -> bool:
+        op, ins = node.op, node.inputs
+        if not ins:
+            return False
+        is_zero = self._is_zero
+        if op in _ANNIHILATE_BINARY:
+            a_node, b_node = ins
+            if a_node.batched and not b_node.batched:
+                return is_zero(b_node) or is_zero(a_node)
+            return is_zero(a_node) or is_zero(b_node)
+        if op in ("add", "sub"):
+            return is_zero(ins[0]) and is_zero(ins[1])
+        if op in _ZERO_PRESERVING_UNARY or (op == "pow" and node.attrs["k"] >= 1):
+            return is_zero(ins[0])
+        if op == "concat":
+            return all(is_zero(i) for i in ins)
+        return False
+
+    def _constant(self, node: Node) -> Any:
+        """A constant in the backend's arrays (converted once if the backend allows it)."""
+        if not getattr(self.backend, "cache_constants", False):
+            return self.backend.asarray(node.attrs["value"])
+        key = (self.backend, node.id)
+        val = _CONSTANTS.get(key)
+        if val is None:
+            val = self.backend.asarray(node.attrs["value"])
+            if val is node.attrs["value"]:
+                val = val.copy()
+            val.flags.writeable = False  # shared by every evaluation (see values())
+            _CONSTANTS[key] = val
+            while len(_CONSTANTS) > _CONSTANT_CACHE_SIZE:
+                _CONSTANTS.popitem(last=False)
+        return val
 
     def _leaf(self, node: Node) -> Any:
         op = node.op
@@ -198,7 +596,7 @@ class Evaluator:
             if np.shape(val) != node.shape:
                 raise GraphError(f"{op} {name!r} has shape {np.shape(val)}, expected {node.shape}")
         elif op == "const":
-            val = self.backend.asarray(node.attrs["value"])
+            val = self._constant(node)
         elif op == "x":
             if self.x is None:
                 raise GraphError("the graph reads inputs x but none were given")
@@ -229,12 +627,18 @@ class Evaluator:
         if op in REDUCTIONS:
             if node.id in self._unbatched:
                 return self._unbatched[node.id]
+            if self._is_zero(node):
+                return ZERO
+            if plan([node]).nested:
+                raise GraphError("nested reductions over samples are not supported")
             self._reduce([node])
             return self._unbatched[node.id]
         if op in _ANNIHILATE_BINARY:
             a_node, b_node = node.inputs
             first, second = (a_node, b_node) if not a_node.batched or b_node.batched else (
                 b_node, a_node)
+            if self.prune and (self._is_zero(first) or self._is_zero(second)):
+                return ZERO
             v1 = self._eval(first)
             if v1 is ZERO:
                 return ZERO
