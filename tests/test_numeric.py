@@ -159,6 +159,25 @@ def test_chunked_float_evaluation_matches_unchunked(jobs):
             assert relative_error(b, c) == 0.0  # pruning changes no bit on finite values
 
 
+def test_reused_decisions_give_the_same_values(jobs):
+    """Evaluations of one plan at states with different gates, in any order, reuse earlier
+    pruning decisions only when they hold: the values equal the unpruned ones each time."""
+    job = jobs["gd"]
+    ext = job.extension
+    x, y = job.data.as_float()
+    _, outs = _gradient_outputs(ext)
+    states = run_gd(ext, x, y, ext.K + 1).states
+    for k in (3, 1, 3, 0, 4, 1, 2):
+        for chunk in (None, 7):
+            pruned = evaluate(outs, NUMERIC, states[k], x, y, prune=True, chunk=chunk)
+            plain = evaluate(outs, NUMERIC, states[k], x, y, prune=False, chunk=chunk)
+            for a, b in zip(pruned, plain, strict=True):
+                assert np.array_equal(a, b), k
+    again = run_gd(ext, x, y, ext.K + 1).states
+    for s1, s2 in zip(states, again, strict=True):
+        assert all(np.array_equal(s1[n], s2[n]) for n in ext.shapes)
+
+
 def test_large_run_in_chunks_matches_the_reference():
     report = run_check(_synthetic("n=3000,d=5,c=3,seed=2", "mlp:5-7-3:relu"), chunk=256)
     assert report.status == "verified", report.failures

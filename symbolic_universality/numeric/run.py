@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -47,6 +48,19 @@ State = dict[str, np.ndarray]
 def float_state(theta: Mapping[str, Any]) -> State:
     """``theta`` (exact or float) as float64 arrays (Fractions rounded to nearest)."""
     return {name: NUMERIC.asarray(value).copy() for name, value in theta.items()}
+
+
+_THETA0: dict[int, tuple[weakref.ref[Extension], State]] = {}
+
+
+def initial_state(ext: Extension) -> State:
+    """``theta_0`` of ``ext`` in float64 (rounded once per extension, then copied)."""
+    key = id(ext)
+    found = _THETA0.get(key)
+    if found is None or found[0]() is not ext:
+        found = _THETA0[key] = (weakref.ref(ext, lambda _: _THETA0.pop(key, None)),
+                                float_state(ext.theta0))
+    return {name: value.copy() for name, value in found[1].items()}
 
 
 def as_float_data(x: np.ndarray, y: np.ndarray | None = None
@@ -121,7 +135,7 @@ def run_gd(ext: Extension, x: np.ndarray, y: np.ndarray, steps: int, *,
     ``keep=False`` only the final state is kept.
     """
     x, y = as_float_data(x, y)
-    state = float_state(ext.theta0 if theta is None else theta)
+    state = initial_state(ext) if theta is None else float_state(theta)
     traj = Trajectory([state])
     for k in range(steps):
         if callback is not None:

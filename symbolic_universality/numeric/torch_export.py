@@ -290,18 +290,26 @@ def _relative(got: np.ndarray, want: np.ndarray) -> float:
 
 def check_torch(ext: Extension, x: np.ndarray, y: np.ndarray, *,
                 reference_w: np.ndarray | None = None, held_out: np.ndarray | None = None,
-                tolerance: float = 1e-10, chunk: int | None = None) -> dict[str, Any]:
+                tolerance: float = 1e-10, chunk: int | None = None,
+                threads: int | None = 1) -> dict[str, Any]:
     """Train the exported module for ``K`` SGD steps and compare with the references.
 
     ``w`` against ``reference_w`` (T1) and ``F_main(.; theta_K)`` against
     ``f(.; reference_w)`` on ``held_out`` (T2), to relative error ``tolerance``; the
-    clock flags must read ``1 ... 1`` exactly and ``F_aux`` must be exactly 0.
+    clock flags must read ``1 ... 1`` exactly and ``F_aux`` must be exactly 0. Torch runs
+    on ``threads`` threads meanwhile (``None``: torch's setting).
     """
     from ..zoo import references as ref
 
     t0 = time.perf_counter()
     model = export(ext)
-    train(model, x, y, ext.K, chunk=chunk)
+    before = torch.get_num_threads()
+    try:
+        if threads:
+            torch.set_num_threads(threads)
+        train(model, x, y, ext.K, chunk=chunk)
+    finally:
+        torch.set_num_threads(before)
     state = model.state()
     out: dict[str, Any] = {"status": "verified", "gd_steps": ext.K,
                            "parameters": sum(p.numel() for p in model.parameters())}
