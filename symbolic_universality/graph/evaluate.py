@@ -29,7 +29,12 @@ by the outputs' ids): the topological order, the reductions over samples, and a
 *common-subexpression* map sending every node to one representative of its structural
 class (same operation, same attributes, representatives of the same inputs). Two such
 nodes compute the same value on every backend, so the value is computed once (bit for bit
-the same results).
+the same results). A pruned evaluation also leaves its decisions in the plan (what is
+zero, which reductions are needed, the record of the first chunk), indexed by the
+zero-ness of the unbatched values they followed from; the next evaluation whose values
+are zero in the same places reuses them instead of walking the graph again (GD on the
+extension visits the same gate patterns run after run). The values computed are the same
+either way.
 """
 
 from __future__ import annotations
@@ -318,8 +323,9 @@ class Evaluator:
         todo = [n for n in reductions if n.id in needed]
         schedule = self._reduce(todo) if todo else []
         if fresh:
+            # what followed from zero-ness alone (not from the values of reductions)
             zeros = {k: v for k, v in self._zeros.items()
-                     if v or k not in self._after}
+                     if k not in self._after or (v and k not in self._unbatched)}
             tree.insert(_Decisions(self._log or [], zeros, frozenset(needed), schedule))
             self._log = None
 
