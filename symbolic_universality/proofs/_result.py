@@ -9,8 +9,10 @@ refuted). A lemma is PROVED only if every check is PROVED.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 PROVED = "PROVED"
 FAILED = "FAILED"
@@ -109,3 +111,10 @@ def format_result(result: LemmaResult, verbose: bool = True) -> str:
 def print_result(result: LemmaResult, verbose: bool = True) -> None:
     """Print :func:`format_result`."""
     print(format_result(result, verbose=verbose), flush=True)
+
+
+def run_as_script(prove: Callable[[], LemmaResult]) -> NoReturn:
+    """``python proofs/<lemma>.py``: print the result, exit 0 only if PROVED."""
+    result = prove()
+    print_result(result)
+    sys.exit(0 if result.proved else 1)

@@ -13,12 +13,11 @@ symbol (so it holds for every eta > 0, in particular eta = 1/4); identity checks
 
 from __future__ import annotations
 
-import sys
 import time
 
 import sympy as sp
 
-from ._result import Check, LemmaResult, make_result, print_result
+from ._result import Check, LemmaResult, make_result, run_as_script
 from ._tools import eta_symbol, gd_update, identity, rat, sat
 
 NAME = "clock"
@@ -65,6 +64,4 @@ def prove(
 
 
 if __name__ == "__main__":
-    _r = prove()
-    print_result(_r)
-    sys.exit(0 if _r.proved else 1)
+    run_as_script(prove)

@@ -15,14 +15,13 @@ pairs ``(z_j, z_{j+1})`` a thermometer can show (case split).
 
 from __future__ import annotations
 
-import sys
 import time
 from fractions import Fraction
 
 import sympy as sp
 import z3
 
-from ._result import Check, LemmaResult, make_result, print_result
+from ._result import Check, LemmaResult, make_result, run_as_script
 from ._tools import identity, rat, sat, z3_prove, z3_rat, z3_sat, z3_sat_prime
 
 NAME = "flat_gates"
@@ -129,6 +128,4 @@ def prove(
 
 
 if __name__ == "__main__":
-    _r = prove()
-    print_result(_r)
-    sys.exit(0 if _r.proved else 1)
+    run_as_script(prove)

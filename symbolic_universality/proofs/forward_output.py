@@ -14,13 +14,12 @@ identity checks.
 
 from __future__ import annotations
 
-import sys
 import time
 
 import sympy as sp
 
 from . import _model
-from ._result import Check, LemmaResult, make_result, print_result
+from ._result import Check, LemmaResult, make_result, run_as_script
 from ._tools import eta_symbol, identity, rat, settle
 
 NAME = "forward_output"
@@ -70,6 +69,4 @@ def prove(
 
 
 if __name__ == "__main__":
-    _r = prove()
-    print_result(_r)
-    sys.exit(0 if _r.proved else 1)
+    run_as_script(prove)

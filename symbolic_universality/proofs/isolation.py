@@ -10,12 +10,11 @@ Method: z3 over unbounded integers ``j, k, K`` with sat as ``If``: ``unsat`` of 
 
 from __future__ import annotations
 
-import sys
 import time
 
 import z3
 
-from ._result import Check, LemmaResult, make_result, print_result
+from ._result import Check, LemmaResult, make_result, run_as_script
 from ._tools import z3_prove, z3_rat, z3_sat
 
 NAME = "isolation"
@@ -90,6 +89,4 @@ def prove(
 
 
 if __name__ == "__main__":
-    _r = prove()
-    print_result(_r)
-    sys.exit(0 if _r.proved else 1)
+    run_as_script(prove)

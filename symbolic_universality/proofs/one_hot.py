@@ -18,13 +18,12 @@ applied to the resulting Piecewise), and a case split over the one-hot vectors f
 
 from __future__ import annotations
 
-import sys
 import time
 
 import sympy as sp
 from sympy import KroneckerDelta as KD
 
-from ._result import Check, LemmaResult, make_result, print_result
+from ._result import Check, LemmaResult, make_result, run_as_script
 from ._tools import identity, settle
 
 NAME = "one_hot"
@@ -112,6 +111,4 @@ def prove(one_hot: bool = True) -> LemmaResult:
 
 
 if __name__ == "__main__":
-    _r = prove()
-    print_result(_r)
-    sys.exit(0 if _r.proved else 1)
+    run_as_script(prove)

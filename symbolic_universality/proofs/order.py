@@ -19,7 +19,6 @@ for the final impossibility (``unsat``).
 
 from __future__ import annotations
 
-import sys
 import time
 from fractions import Fraction
 
@@ -27,7 +26,7 @@ import sympy as sp
 import z3
 from sympy import KroneckerDelta as KD
 
-from ._result import FAILED, PROVED, Check, LemmaResult, make_result, print_result
+from ._result import FAILED, PROVED, Check, LemmaResult, make_result, run_as_script
 from ._tools import identity, settle, z3_prove
 
 NAME = "order"
@@ -149,6 +148,4 @@ def prove(reduction: str = "mean", steps: int = 6) -> LemmaResult:
 
 
 if __name__ == "__main__":
-    _r = prove()
-    print_result(_r)
-    sys.exit(0 if _r.proved else 1)
+    run_as_script(prove)

@@ -20,12 +20,11 @@ identity checks, then the induction step ``q_{k+1} = q_k`` for a symbolic k.
 
 from __future__ import annotations
 
-import sys
 import time
 
 import sympy as sp
 
-from ._result import Check, LemmaResult, make_result, print_result
+from ._result import Check, LemmaResult, make_result, run_as_script
 from ._tools import at_function, eta_symbol, gd_update, identity, settle
 
 NAME = "persistence"
@@ -80,6 +79,4 @@ def prove(gate: object = 0, grad_gate_zero: bool = True, eta: object | None = No
 
 
 if __name__ == "__main__":
-    _r = prove()
-    print_result(_r)
-    sys.exit(0 if _r.proved else 1)
+    run_as_script(prove)

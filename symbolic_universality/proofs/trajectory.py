@@ -36,14 +36,13 @@ Method (two layers, both machine-checked):
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 
 import sympy as sp
 import z3
 
-from ._result import Check, LemmaResult, make_result, print_result
+from ._result import Check, LemmaResult, make_result, run_as_script
 from ._tools import eta_symbol, identity, rat, sat, settle, z3_prove, z3_rat
 
 NAME = "trajectory"
@@ -337,6 +336,4 @@ def prove(
 
 
 if __name__ == "__main__":
-    _r = prove()
-    print_result(_r)
-    sys.exit(0 if _r.proved else 1)
+    run_as_script(prove)

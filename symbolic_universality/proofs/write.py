@@ -16,12 +16,11 @@ then each claimed update checked as an identity.
 
 from __future__ import annotations
 
-import sys
 import time
 
 import sympy as sp
 
-from ._result import Check, LemmaResult, make_result, print_result
+from ._result import Check, LemmaResult, make_result, run_as_script
 from ._tools import at_function, eta_symbol, fill_indexed, gd_update, identity, settle
 
 NAME = "write"
@@ -91,6 +90,4 @@ def prove(
 
 
 if __name__ == "__main__":
-    _r = prove()
-    print_result(_r)
-    sys.exit(0 if _r.proved else 1)
+    run_as_script(prove)
