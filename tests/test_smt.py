@@ -238,3 +238,31 @@ def test_t2_obligations_on_z3():
     obs = build_final(ext, Z3, data)
     assert [o.block for o in obs] == ["T2.F_main", "T2.F_aux"]
     assert all(solve_smtlib(smtlib_text(o), 30_000).answer == "unsat" for o in obs)
+
+
+@pytest.mark.parametrize("fault", [None, "gate_margin"])
+def test_undecided_symbolic_labels_split_into_class_assignments(monkeypatch, fault):
+    """When z3 cannot decide an obligation under the one-hot premises, each class
+    assignment is decided separately (forced here by answering ``unknown`` to every
+    script with one-hot premises)."""
+    from symbolic_universality.symbolic import prover, smt
+
+    def undecided_one_hot(texts, timeout_ms, jobs=1):
+        real = smt.solve_many(texts, timeout_ms, jobs)
+        return [smt.SolveResult("unknown", 0.0, reason="forced") if "(or (= y_0_0" in t
+                else r for t, r in zip(texts, real, strict=True)]
+
+    monkeypatch.setattr(prover, "solve_many", undecided_one_hot)
+    net = parse_network("linear-nobias", 2, 2)
+    ext = compile_algorithm("worked", net)
+    if fault:
+        ext = compile_extension(net, ext.program, fault=fault)
+    report = prove_extension(ext, n=2, classes=parse_classes("symbolic", 2, 2),
+                             backends=["smt"], algorithm="worked")
+    methods = {v.method for v in report.verdicts}
+    if fault is None:
+        assert report.status == "verified"
+        assert methods == {"unsat per class assignment (4 cases)"}
+    else:
+        assert report.status == "refuted"
+        assert "sat (one class assignment), replayed exactly" in methods

@@ -91,8 +91,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="free: earlier registers as symbols (all register contents; default); "
                         "data: registers as expressions in the data")
     p.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, metavar="S",
-                   help="seconds allowed to sympy for registers as data expressions (T1, "
-                        f"--registers data; default {DEFAULT_BUDGET_S:g}); beyond it: unknown")
+                   help="algebra time limit in seconds per obligation and for registers as "
+                        f"data expressions (T1, --registers data; default "
+                        f"{DEFAULT_BUDGET_S:g}); beyond it: unknown")
 
 
 def setup_prove(p: argparse.ArgumentParser) -> None:

@@ -44,7 +44,7 @@ from .algebra import prove_algebra
 from .data import ClassSpec, SymbolicData, make_data, one_hot
 from .normal import NormalFormError, Normalizer
 from .obligations import Obligation, build_final, build_reference, build_step, step_written
-from .replay import random_data, replay_obligation, search_counterexample
+from .replay import Replay, random_data, replay_obligation, search_counterexample
 from .smt import decode_data, describe_model, sha256, smtlib_text, solve_many, solve_smtlib
 from .verdict import Verdict, combine
 
@@ -194,7 +194,7 @@ class _Context:
 
     def __init__(self, ext: Extension, *, algorithm: str | None, options: dict[str, Any],
                  n: int, eta: Fraction | None, timeout_ms: int, smtlib_dir: Path | None,
-                 jobs: int) -> None:
+                 jobs: int, budget_s: float | None) -> None:
         self.ext = ext
         self.algorithm = algorithm
         self.options = options
@@ -205,6 +205,7 @@ class _Context:
         self.timeout_ms = timeout_ms
         self.smtlib_dir = smtlib_dir
         self.jobs = jobs
+        self.budget_s = budget_s
         self.norm = Normalizer()
         self.index: list[dict[str, Any]] = []
         self._y = {(i, k): z3.Real(f"y_{i}_{k}") for i in range(n) for k in range(self.c)}
@@ -221,11 +222,24 @@ class _Context:
         out = _fmt_data(x, labels, xs if ob.block.startswith("T2") else None)
         out["source"] = "random rational data (the identity's normal form is not zero)"
         out["replay"] = rep.sentence()
+        out["mismatch"] = _mismatch(rep)
         return out
 
     def prove_algebra(self, obs: list[Obligation]) -> list[Verdict]:
-        return [prove_algebra(ob, self.norm, n=self.n, c=self.c,
-                              find_counterexample=self.algebra_counterexample) for ob in obs]
+        """Each obligation within the budget (sympy cannot time out by itself)."""
+        out = []
+        for ob in obs:
+            t0 = time.perf_counter()
+            try:
+                with time_budget(self.budget_s):
+                    out.append(prove_algebra(ob, self.norm, n=self.n, c=self.c,
+                                             find_counterexample=self.algebra_counterexample))
+            except BudgetExceeded:
+                self.norm = Normalizer()  # interrupted mid-update: start from a clean state
+                out.append(Verdict(ob.key, ob.step, ob.block, ob.lemma, ob.labels, "algebra",
+                                   "unknown", time.perf_counter() - t0, "budget exceeded",
+                                   f"the normal form took longer than {self.budget_s} s"))
+        return out
 
     # ------------------------------------------------------------ smt
 
@@ -249,6 +263,8 @@ class _Context:
             cex["registers_in_model"] = describe_model(regs)
         cex["source"] = "z3 model"
         cex["replay"] = rep.sentence()
+        if rep.confirmed:
+            cex["mismatch"] = _mismatch(rep)
         return rep.confirmed, cex
 
     def prove_smt(self, obs: list[Obligation],
@@ -260,6 +276,7 @@ class _Context:
         for ob, text, res in zip(obs, texts, results, strict=True):
             digest = sha256(text)
             status, method, detail, cex = "unknown", "z3", "", None
+            t_more = time.perf_counter()  # replays, re-checks and splits count too
             if res.answer == "unsat":
                 status, method = "proved", f"unsat (z3 {res.strategy})"
             elif res.answer == "unknown" and ob.labels is None and ob.premises:
@@ -275,8 +292,9 @@ class _Context:
                     status, method, detail, cex = self._recheck_data(
                         ob, data_mode_obligation, cex)
             file = self._write(ob.key, text, ob, res.answer)
+            seconds = res.seconds + (time.perf_counter() - t_more)
             out.append(Verdict(ob.key, ob.step, ob.block, ob.lemma, ob.labels, "smt", status,
-                               res.seconds, method, detail, digest, file, cex))
+                               seconds, method, detail, digest, file, cex))
         return out
 
     def _split_labels(self, ob: Obligation, reason: str
@@ -347,6 +365,11 @@ class _Context:
                 if not _same(backend, self.norm, u, v, subs):
                     out.add((name, i))
         return out
+
+
+def _mismatch(rep: Replay) -> dict[str, Any]:
+    return {"parameter": rep.parameter, "index": list(rep.index or []),
+            "expected": rep.expected, "got": rep.got}
 
 
 def _same(backend: str, norm: Normalizer, a: Any, b: Any, subs: list[Any]) -> bool:
@@ -420,16 +443,16 @@ def prove_extension(
 
     ``eta`` overrides the step size GD runs with (a negative control); ``reference``
     adds T1 (program = independent reference, registers as data expressions). On the
-    algebra backend, computations with registers as data expressions run under a budget
-    of ``budget_s`` seconds per label choice; when it runs out, T1 is ``unknown``
-    (``mode="data"``: every obligation of that label choice is ``unknown``).
+    algebra backend every obligation, and every computation with registers as data
+    expressions, runs under a budget of ``budget_s`` seconds (sympy has no time-out of its
+    own); when it runs out the obligation is ``unknown``.
     """
     t_start = time.perf_counter()
     options = dict(options or {})
     K = ext.K
     ctx = _Context(ext, algorithm=algorithm, options=options, n=n, eta=eta,
                    timeout_ms=timeout_ms, smtlib_dir=Path(smtlib_dir) if smtlib_dir else None,
-                   jobs=jobs)
+                   jobs=jobs, budget_s=budget_s)
     run_eta = Fraction(ext.eta if eta is None else eta)
     report = ProofReport(algorithm or ext.program.name, ext.net.describe(), n, ext.net.d,
                          ext.net.c, classes.describe(), mode, K, ext.n_parameters,
@@ -575,11 +598,9 @@ def _prove_reference(ctx: _Context, bname: str, backend: Backend, data: Symbolic
         with time_budget(lazy.budget_s):
             obs = build_reference(ctx.ext, backend, data, ctx.algorithm or "", ctx.options,
                                   program_values=values)
-            if bname == "algebra":
-                return ctx.prove_algebra(obs)
     except BudgetExceeded:
         return unknown(budget_note)
-    return ctx.prove_smt(obs, data_form)
+    return ctx.prove_algebra(obs) if bname == "algebra" else ctx.prove_smt(obs, data_form)
 
 
 def _message(report: ProofReport) -> str:
@@ -616,10 +637,11 @@ def certificate(report: ProofReport) -> dict[str, Any]:
         for b in s.backends.values():
             for f in b.failures:
                 wrong.append(f["block"])
-                cex = f.get("counterexample")
-                if mismatch is None and f["status"] == "refuted" and cex:
-                    mismatch = Mismatch(s.step, f["block"], [], "see counterexample",
-                                        cex.get("replay", ""))
+                cex = f.get("counterexample") or {}
+                mm = cex.get("mismatch")
+                if mismatch is None and f["status"] == "refuted" and mm:
+                    mismatch = Mismatch(s.step, mm["parameter"], mm["index"], mm["expected"],
+                                        mm["got"])
         steps.append(StepReport(s.step, s.status, s.written, s.moved, s.moved_entries,
                                 s.predicted_moved_entries, s.seconds, mismatch,
                                 sorted(set(wrong))))
@@ -651,6 +673,7 @@ def certificate(report: ProofReport) -> dict[str, Any]:
         inert_after_K=(True if report.steps[-1].status == "verified"
                        else (False if report.steps[-1].status == "refuted" else None)),
         backends=list(report.backends),
+        mismatch=next((st.mismatch for st in steps if st.mismatch is not None), None),
         message=report.message,
         final_weights=[],
         seconds=report.seconds,
