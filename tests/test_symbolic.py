@@ -385,6 +385,13 @@ def test_cli_rules_text_and_latex(tmp_path, capsys):
     assert code == 0
     tex = path.read_text()
     assert r"\begin{align*}" in tex and r"\theta" in tex  # relu steps as Heaviside
+    # ncm divides: the reciprocal unit prints as recip, also squared in T3's rule
+    code, out, _ = _run(["rules", "-a", "ncm", "-n", "linear", "--symbolic", "n=2,d=2",
+                         "--format", "latex", "--registers", "data"], capsys)
+    assert code == 0 and r"\operatorname{recip}" in out
+    code, out, _ = _run(["rules", "-a", "ncm", "-n", "linear", "--symbolic", "n=2,d=2",
+                         "--step", "1"], capsys)
+    assert code == 0 and "w[0] <- r_sums_0_0*recip(r_count_0)" in out
 
 
 def test_verify_with_algebra_and_smt_backends(tmp_path, capsys):

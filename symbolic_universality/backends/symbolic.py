@@ -77,15 +77,21 @@ class Recip(sp.Function):
             return _S0 if z == 0 else 1 / z
         return None
 
-    def _latex(self, printer: Any) -> str:
-        return r"\operatorname{recip}\left(" + printer._print(self.args[0]) + r"\right)"
+    def _latex(self, printer: Any, exp: str | None = None) -> str:
+        tex = r"\operatorname{recip}\left(" + printer._print(self.args[0]) + r"\right)"
+        return tex if exp is None else f"{tex}^{{{exp}}}"
+
+    def _sympystr(self, printer: Any) -> str:
+        return "recip(" + printer._print(self.args[0]) + ")"
 
 
 def heaviside(z: sp.Expr) -> sp.Expr:
     """``step(z)``: ``Heaviside(z, 0)`` (so ``H(0) = 0``), a number on numbers."""
     if z.is_Number:
         return _S1 if z > 0 else _S0
-    return sp.Heaviside(z, 0)
+    # unevaluated: sympy's Heaviside.eval queries the sign of the argument, which is very
+    # slow on large arguments (registers as data expressions) and decides nothing we need
+    return sp.Heaviside(z, 0, evaluate=False)
 
 
 def to_sympy(v: Any) -> sp.Expr:

@@ -290,7 +290,7 @@ class Normalizer:
             return sp.Symbol(g.name)
         arg = self.to_sympy(Poly(dict(g.arg)))
         if g.kind == "H":
-            return sp.Heaviside(arg, 0)
+            return sp.Heaviside(arg, 0, evaluate=False)
         return Recip(arg)
 
     def to_sympy(self, p: Poly) -> sp.Expr:

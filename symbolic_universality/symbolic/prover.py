@@ -358,18 +358,30 @@ class _Context:
             subs = [(data.y[i, k], to_z3(Fraction(int(data.labels[i] == k))))
                     for i in range(data.n) for k in range(data.c)]
         out = set()
-        for name in self.ext.shapes:
-            a = np.asarray(theta[name], dtype=object).reshape(-1)
-            b = np.asarray(expected[name], dtype=object).reshape(-1)
-            for i, (u, v) in enumerate(zip(a, b, strict=True)):
-                if not _same(backend, self.norm, u, v, subs):
-                    out.add((name, i))
+        pairs = [(name, i, u, v) for name in self.ext.shapes
+                 for i, (u, v) in enumerate(zip(np.asarray(theta[name], dtype=object).flat,
+                                                np.asarray(expected[name], dtype=object).flat,
+                                                strict=True))]
+        try:
+            with time_budget(self.budget_s):
+                for name, i, u, v in pairs:
+                    if not _same(backend, self.norm, u, v, subs):
+                        out.add((name, i))
+        except BudgetExceeded:  # too large to normalise: structurally different = moved
+            self.norm = Normalizer()
+            out = {(name, i) for name, i, u, v in pairs if not _structurally_equal(u, v)}
         return out
 
 
 def _mismatch(rep: Replay) -> dict[str, Any]:
     return {"parameter": rep.parameter, "index": list(rep.index or []),
             "expected": rep.expected, "got": rep.got}
+
+
+def _structurally_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, z3.ExprRef) or isinstance(b, z3.ExprRef):
+        return bool(to_z3(a).eq(to_z3(b)))
+    return bool(a == b)
 
 
 def _same(backend: str, norm: Normalizer, a: Any, b: Any, subs: list[Any]) -> bool:
