@@ -1,34 +1,44 @@
-"""``symuni``: the command line.
+"""``symuni``: the command line, a thin shell over :mod:`symbolic_universality.api`.
 
-Subcommands: ``demo`` (the main job), ``list``, ``verify``. Exit codes: 0 only for a
-``verified`` verdict; 1 for ``refuted`` or ``unknown``; 2 for bad input or an error
-(one sentence on stderr, never a traceback).
+Subcommands: ``demo`` (the main job), ``list``, ``verify``, ``prove``, ``rules``, ``run``,
+``proofs``, ``faults``. Exit codes: 0 only for a ``verified`` verdict; 1 for ``refuted``,
+``unknown``, ``inconclusive`` or ``skipped``; 2 for bad input or a file that cannot be
+written (one sentence on stderr, never a traceback); 130 when interrupted.
+
+Each subcommand is a row of :data:`COMMANDS`: a function adding its arguments and a
+function running it through the API. No stage package imports this module.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
-from . import __version__
+from .. import __version__
+from ..errors import UsageError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-# Subcommands added by later stages register themselves here: name -> (setup, run).
-EXTRA_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None],
-                                Callable[[argparse.Namespace], int]]] = {}
-
-
-class CLIError(ValueError):
-    """A usage problem reported as one sentence."""
+CLIError = UsageError
 
 
-def _fraction(text: str) -> Fraction:
+# ------------------------------------------------------------------ argument types
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-sentence errors and exit 2 (its own default is also 2)."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        print(f"symuni: error: {message} (see symuni {self.prog.split()[-1]} --help)"
+              if " " in self.prog else f"symuni: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def fraction_arg(text: str) -> Fraction:
     try:
         return Fraction(text)
     except (ValueError, ZeroDivisionError):
@@ -36,7 +46,14 @@ def _fraction(text: str) -> Fraction:
             f"{text!r} is not an exact number; write it as 1/10 or 0.1") from None
 
 
-def _positive_int(text: str) -> int:
+def positive_fraction_arg(text: str) -> Fraction:
+    v = fraction_arg(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return v
+
+
+def positive_int_arg(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
@@ -46,87 +63,106 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def nonnegative_int_arg(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return v
+
+
+def positive_float_arg(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive finite number")
+    return v
+
+
+def path_arg(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the path is empty; give a file or folder name")
+    return text
+
+
 def add_problem_arguments(p: argparse.ArgumentParser, *, dataset: bool = True) -> None:
-    """``--algorithm``, ``--network`` (and ``--dataset``, ``--samples``) plus algorithm options."""
-    p.add_argument("--algorithm", "-a", default="gd", help="algorithm name (see `symuni list`)")
+    """``--algorithm``, ``--network`` (and ``--dataset``, ``--samples``) plus options."""
+    p.add_argument("--algorithm", "-a", default="gd",
+                   help="built-in name (see `symuni list`), path/to/file.py:function or "
+                        "package.module:function")
     p.add_argument("--network", "-n", default="linear",
                    help="base network: linear, linear-nobias or mlp:4-5-3:relu")
     if dataset:
-        p.add_argument("--dataset", "-d", default="tiny", help="data set (see `symuni list`)")
-        p.add_argument("--samples", type=_positive_int, default=None,
+        p.add_argument("--dataset", "-d", default="tiny",
+                       help="built-in data set (see `symuni list`) or a .csv/.npz/.npy file")
+        p.add_argument("--label", default=None,
+                       help="CSV: the label column (name or 0-based index; default: a column "
+                            "named label/class/target/y, else the last); .npy: the labels file")
+        p.add_argument("--samples", type=positive_int_arg, default=None,
                        help="deterministic stratified subset of N samples")
-    p.add_argument("--T", dest="T", type=_positive_int, default=None,
-                   help="iterations of gd / epochs of perceptron")
-    p.add_argument("--lr", type=_fraction, default=None, help="learning rate (exact, e.g. 1/10)")
+    p.add_argument("--option", "-o", action="append", default=[], metavar="NAME=VALUE",
+                   help="an option of the algorithm (repeatable); values are exact: 5, 1/10, "
+                        "0.1")
+    p.add_argument("--reference", default=None, metavar="FILE.py:FUNCTION",
+                   help="your own independent reference reference(x, y, **options) -> A(D)")
+    p.add_argument("--float-constants", choices=("refuse", "exact"), default="refuse",
+                   help="a Python float in the algorithm: refuse (default) or read it as its "
+                        "shortest decimal (listed in the output)")
+    p.add_argument("--T", dest="T", type=positive_int_arg, default=None,
+                   help="iterations of gd / epochs of perceptron (same as --option T=...)")
+    p.add_argument("--lr", type=positive_fraction_arg, default=None,
+                   help="learning rate, exact, e.g. 1/10 (same as --option lr=...)")
     p.add_argument("--seed", type=int, default=None, help="seed of gd's initial weights")
 
 
 def algorithm_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in ("T", "lr", "seed") if getattr(args, k, None) is not None}
+    """``--T/--lr/--seed`` and every ``--option`` as one dict (each name at most once)."""
+    from ..api import parse_option
+
+    out: dict[str, Any] = {k: getattr(args, k) for k in ("T", "lr", "seed")
+                           if getattr(args, k, None) is not None}
+    for item in getattr(args, "option", None) or []:
+        k, v = parse_option(item)
+        if k in out:
+            raise UsageError(f"option {k!r} is given twice; give each option once")
+        out[k] = v
+    return out
 
 
-def _print_table(rows: list[list[str]], header: list[str]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
-    print(line)
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+def finish(result: Any, json_path: str | None, *, what: str = "certificate") -> int:
+    """Print the summary (its last line is the verdict), write the certificate, exit code."""
+    from ..files import remove_stale
+
+    print(result.summary())
+    if json_path:
+        if result.status in ("verified", "refuted", "unknown", "inconclusive", "skipped"):
+            result.write(json_path)
+            print(f"{what} written to {json_path}")
+        else:
+            remove_stale(json_path)
+    return EXIT_OK if result.status == "verified" else EXIT_FAILED
 
 
-def _short(names: list[str], limit: int = 6) -> str:
-    if len(names) <= limit:
-        return ", ".join(names)
-    return ", ".join(names[:limit]) + f", ... (+{len(names) - limit})"
-
-
-def print_report(report: Any) -> None:
-    """The per-step table and the final verdict of an exact check."""
-    rows = []
-    for s in report.steps:
-        verdict = s.status if s.mismatch is None else f"{s.status}: {s.mismatch.sentence()}"
-        rows.append([str(s.step), _short(s.written, 4), f"{s.moved_entries} in {_short(s.moved)}",
-                     verdict])
-    _print_table(rows, ["step", "written", "parameters moved", "verdict"])
-    print()
-    checks = [
-        ("T1  w_K = A(D) (interpreter)", report.final_weights_equal),
-        ("    A(D) = independent NumPy reference", report.reference_equal),
-        ("T2  F_main = f(.; A(D)) on train + held-out inputs", report.forward_output_equal),
-        ("T2  F_aux = 0", report.aux_zero),
-        ("T3  step K moves only w, as plain GD on f", report.inert_after_K),
-    ]
-    for label, ok in checks:
-        mark = "n/a" if ok is None else ("yes" if ok else "NO")
-        print(f"  {label:<52} {mark}")
-    print()
-    print(f"verdict: {report.status.upper()} ({report.message}; {report.seconds} s)")
-
-
-def write_certificate(report: Any, path: str, extra: dict[str, Any] | None = None) -> None:
-    from .verify.certificate import certificate
-
-    data = certificate(report, extra)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(data, indent=2) + "\n")
-
-
-# ------------------------------------------------------------------- commands
+# ----------------------------------------------------------------------- commands
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .networks.mlp import ACTIVATIONS
-    from .zoo.algorithms import ALGORITHMS
-    from .zoo.datasets import DATASETS
+    from ..networks.mlp import ACTIVATIONS
+    from ..zoo.algorithms import ALGORITHMS
+    from ..zoo.datasets import DATASETS
 
-    print("algorithms:")
+    print("algorithms (or your own: path/to/file.py:function, package.module:function):")
     for a in ALGORITHMS.values():
         print(f"  {a.name:<12} {a.summary}")
     print("networks:")
     print("  linear          affine d -> c with bias (W row-major, then b)")
     print("  linear-nobias   W x")
     print(f"  mlp:D-H-...-C:ACT   ACT in {', '.join(ACTIVATIONS)} (tanh, sigmoid: numeric only)")
-    print("datasets:")
+    print("datasets (or a .csv, .npz or .npy file of your own):")
     for name in DATASETS:
         print(f"  {name}")
     print("  (--samples N takes a deterministic stratified subset)")
@@ -134,59 +170,37 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .pipeline import prepare, verify_exact
+    from .. import api
+    from ..files import check_writable, remove_stale
 
-    backends = [b.strip() for b in args.backend.split(",")]
-    job = prepare(args.algorithm, args.network, args.dataset, args.samples,
-                  **algorithm_options(args))
-    ext = job.extension
-    print(f"algorithm {args.algorithm} on {job.net.describe()}, data {job.data.name} "
-          f"(n = {job.data.n}, d = {job.data.d}, c = {job.data.c})")
-    print(f"extension: {ext.n_parameters} trainable parameters, K = {ext.K} GD steps, "
-          f"eta = {ext.eta}")
-    print()
-    report = None
-    extra: dict[str, Any] = {}
-    status = "verified"
-    for backend in backends:
-        runner = BACKEND_RUNNERS.get(backend)
-        if runner is None and backend != "exact":
-            raise CLIError(f"unknown backend {backend!r}; choose from exact, "
-                           f"{', '.join(sorted(BACKEND_RUNNERS)) or '(none installed)'}")
-        if backend == "exact":
-            report = verify_exact(job, prune=args.prune)
-            print_report(report)
-            if report.status != "verified":
-                status = report.status
-        else:
-            result = runner(job, args)
-            extra[backend] = result
-            if result.get("status") != "verified":
-                status = result.get("status", "unknown") if status == "verified" else status
-    if report is not None:
-        report.backends = backends
-        report.status = status if report.status == "verified" else report.status
     if args.json:
-        if report is None:
-            from .verify.certificate import minimal_report
-
-            report = minimal_report(job, status, backends)
-        write_certificate(report, args.json, extra)
-        print(f"certificate written to {args.json}")
+        check_writable(args.json, "certificate")
     if args.report:
-        write_html_report(job, report, args.report, extra)
-    final = report.status if report is not None else status
-    return EXIT_OK if final == "verified" else EXIT_FAILED
-
-
-# Backends beyond "exact" register here: name -> run(job, args) -> dict with "status".
-BACKEND_RUNNERS: dict[str, Callable[[Any, argparse.Namespace], dict[str, Any]]] = {}
+        check_writable(args.report, "report")
+    try:
+        result = api.verify(args.algorithm, args.network, args.dataset, samples=args.samples,
+                            label=args.label, options=algorithm_options(args),
+                            backends=args.backend, reference=args.reference,
+                            float_constants=args.float_constants, prune=args.prune,
+                            timeout_ms=args.timeout)
+    except BaseException:
+        remove_stale(args.json)
+        raise
+    code = finish(result, args.json)
+    if args.report:
+        write_html_report(result.job, result.report, args.report, result.backend_results)
+    return code
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .pipeline import prepare, verify_exact
+    from .. import api
 
-    job = prepare("worked", "linear-nobias", "tiny", None)
+    if args.json:
+        from ..files import check_writable
+
+        check_writable(args.json, "certificate")
+    result = api.verify("worked", "linear-nobias", "tiny")
+    job = result.job
     ext, data = job.extension, job.data
     print("symbolic_universality demo: gradient descent that runs a learning algorithm")
     print("=" * 76)
@@ -202,94 +216,125 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"K = {ext.K} GD steps, eta = {ext.eta}")
     print("=" * 76)
     print()
-    report = verify_exact(job)
-    print_report(report)
-    if report.status == "verified":
+    print(api.exact_text(result.report))
+    if result.status == "verified":
         print()
-        print("A(D) = W = [" + ", ".join(report.final_weights) + "] (row-major), reached by "
-              "plain gradient descent on the extension.")
+        print("A(D) = W = [" + ", ".join(result.report.final_weights) + "] (row-major), "
+              "reached by plain gradient descent on the extension.")
+    print()
+    print(result.verdict_line)
     if args.json:
-        write_certificate(report, args.json)
+        result.write(args.json)
         print(f"certificate written to {args.json}")
     if args.report:
-        write_html_report(job, report, args.report, {})
-    return EXIT_OK if report.status == "verified" else EXIT_FAILED
+        write_html_report(job, result.report, args.report, {})
+    return EXIT_OK if result.status == "verified" else EXIT_FAILED
 
 
 def write_html_report(job: Any, report: Any, outdir: str, extra: dict[str, Any]) -> None:
-    """``--report DIR``: plots and one HTML page (needs the ``plot`` extra: matplotlib)."""
+    """``--report DIR``: plots and one HTML page, written into a temporary folder first.
+
+    Needs the ``plot`` extra (matplotlib). The folder appears complete or not at all.
+    """
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from ..errors import OutputError
+
     try:
-        from .report import write_report
+        from ..report import write_report
     except ModuleNotFoundError as exc:
         raise ImportError(
             f"--report needs the optional dependency {exc.name!r}; install it with "
             "pip install 'symbolic_universality[plot]'") from None
-    path = write_report(job, report, outdir, extra)
-    print(f"report written to {path}")
+    target = Path(outdir)
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"--report {outdir!r} is a file, not a folder; give a folder name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write the report folder {outdir!r}: "
+                          f"{exc.strerror or exc}; choose another path") from None
+    try:
+        write_report(job, report, tmp, extra)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write the report folder {outdir!r}: "
+                          f"{exc.strerror or exc}; choose another path") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(f"report written to {target / 'index.html'}")
 
 
-# --------------------------------------------------------------------- parser
+# ------------------------------------------------------------------------- parser
+
+
+def _setup_verify(p: argparse.ArgumentParser) -> None:
+    add_problem_arguments(p)
+    p.add_argument("--json", metavar="FILE", type=path_arg, help="write the certificate as JSON")
+    p.add_argument("--backend", default="exact",
+                   help="comma-separated checkers: exact, numeric, torch, algebra, smt "
+                        "(default: exact)")
+    p.add_argument("--report", metavar="DIR", type=path_arg,
+                   help="write plots and an HTML report to DIR")
+    p.add_argument("--prune", action="store_true",
+                   help="skip products with an exactly-zero factor (exact; faster)")
+    p.add_argument("--timeout", type=positive_int_arg, default=10_000, metavar="MS",
+                   help="z3 time limit per obligation for --backend smt (default 10000)")
+
+
+def _setup_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", metavar="FILE", type=path_arg, help="write the certificate as JSON")
+    p.add_argument("--report", metavar="DIR", type=path_arg,
+                   help="write plots and an HTML report to DIR")
+
+
+def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
+                                   Callable[[argparse.Namespace], int]]]:
+    from . import faults, proofs, prove, run
+
+    return {
+        "demo": ("the main job: the worked example end to end", _setup_demo, cmd_demo),
+        "list": ("available algorithms, networks and data sets", lambda p: None, cmd_list),
+        "verify": ("check an algorithm's extension step by step", _setup_verify, cmd_verify),
+        "prove": ("prove every GD step for all data (sympy, z3)", prove.setup_prove,
+                  prove.run_prove),
+        "rules": ("the exact GD update rule of each step", prove.setup_rules, prove.run_rules),
+        "run": ("float64 GD on the extension at scale", run.setup_run, run.cmd_run),
+        "proofs": ("machine-check every lemma of the construction", proofs.setup, proofs.run),
+        "faults": ("the catalogue of seeded faults and the check that catches each",
+                   faults.setup, faults.run),
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="symuni",
         description="Compile a learning algorithm into a network extension that plain gradient "
                     "descent runs, and check it step by step.",
     )
     parser.add_argument("--version", action="version", version=f"symuni {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    p = sub.add_parser("demo", help="the main job: the worked example end to end")
-    p.add_argument("--json", metavar="FILE", help="write the certificate as JSON")
-    p.add_argument("--report", metavar="DIR", help="write plots and an HTML report to DIR")
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("list", help="available algorithms, networks and data sets")
-    p.set_defaults(func=cmd_list)
-
-    p = sub.add_parser("verify", help="check an algorithm's extension step by step")
-    add_problem_arguments(p)
-    p.add_argument("--json", metavar="FILE", help="write the certificate as JSON")
-    p.add_argument("--backend", default="exact",
-                   help="comma-separated checkers to run (default: exact)")
-    p.add_argument("--report", metavar="DIR", help="write plots and an HTML report to DIR")
-    p.add_argument("--prune", action="store_true",
-                   help="skip products with an exactly-zero factor (exact; faster)")
-    p.set_defaults(func=cmd_verify)
-
-    for name, (setup, run) in EXTRA_COMMANDS.items():
-        p = sub.add_parser(name, help=getattr(run, "__doc__", "") or name)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (helptext, setup, run) in _commands().items():
+        p = sub.add_parser(name, help=helptext, description=helptext)
         setup(p)
         p.set_defaults(func=run)
     return parser
 
 
-PLUGINS = (
-    "symbolic_universality.proofs.cli",     # symuni proofs (issue 4)
-    "symbolic_universality.symbolic.cli",   # symuni prove / rules, backends algebra, smt
-    "symbolic_universality.numeric.cli",    # symuni run, backend numeric, torch
-    "symbolic_universality.report.cli",     # --report DIR
-)
-
-
-def _load_plugins() -> None:
-    """Import the optional stages that register commands or backends (if present)."""
-    import importlib
-
-    for module in PLUGINS:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not module.startswith(exc.name):
-                raise
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``symuni`` and ``python -m symbolic_universality``."""
-    _load_plugins()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
@@ -297,9 +342,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         print("symuni: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, ImportError) as exc:
+        return EXIT_INTERRUPTED
+    except (ValueError, ImportError, OSError, RecursionError) as exc:
         msg = str(exc).strip() or type(exc).__name__
+        if isinstance(exc, RecursionError):
+            msg = "the program is too deep for this build (Python's recursion limit)"
         if len(msg) > 1 and msg[0] == msg[-1] and msg[0] in "'\"":
             msg = msg[1:-1]
         print(f"symuni: error: {msg}", file=sys.stderr)
