@@ -71,12 +71,27 @@ def parse_option(text: str) -> tuple[str, Any]:
     return name, v
 
 
-def _options(options: Mapping[str, Any] | Iterable[str] | None) -> dict[str, Any]:
+def _options(options: Mapping[str, Any] | Iterable[str] | None,
+             float_constants: str = "refuse") -> dict[str, Any]:
+    """Options as a dict: ``name=value`` strings parsed exactly, floats by the float policy."""
     if options is None:
         return {}
-    if isinstance(options, Mapping):
-        return dict(options)
     out: dict[str, Any] = {}
+    if isinstance(options, Mapping):
+        for k, v in options.items():
+            if isinstance(v, str):
+                v = parse_option(f"{k}={v}")[1]
+            elif isinstance(v, float):
+                if float_constants != "exact":
+                    raise UsageError(
+                        f"option {k}={v!r} is a Python float in an exact run; give it exactly "
+                        f"(Fraction, an int, or the string '{Fraction(repr(v))}') or pass "
+                        "float_constants='exact' to read it as its shortest decimal")
+                v = Fraction(repr(v))
+            out[str(k)] = v
+        return out
+    if isinstance(options, str):
+        options = [options]
     for item in options:
         k, v = parse_option(item)
         if k in out:
@@ -268,8 +283,9 @@ def _job(algorithm: Any, network: Any, data: Any, *, samples: int | None,
          fault: str | None = None) -> Job:
     spec = resolve_algorithm(algorithm, reference)
     ds = resolve_data(data, samples, label=label)
-    return build(spec, network, ds, options=_options(options), samples=samples, fault=fault,
-                 float_constants=_check_float_constants(float_constants))
+    fc = _check_float_constants(float_constants)
+    return build(spec, network, ds, options=_options(options, fc), samples=samples, fault=fault,
+                 float_constants=fc)
 
 
 def compile(algorithm: str | Callable[..., Any], network: Any = "linear", data: Any = "tiny",
@@ -452,7 +468,7 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
     from .symbolic.prover import certificate, prove_extension
 
     spec = resolve_algorithm(algorithm)
-    opts = _options(options)
+    opts = _options(options, float_constants)
     sizes = SymbolicSpec(n=n, d=d, c=c) if not isinstance(n, SymbolicSpec) else n
     net = network if not isinstance(network, str) else network_for(network, sizes)
     ext = compile_algorithm(spec, net, float_constants=_check_float_constants(float_constants),
@@ -535,8 +551,8 @@ def run(algorithm: str | Callable[..., Any], network: Any = "linear", data: Any 
     from .numeric.instances import job_instance, numeric_text, run_check, synthetic_instance
     from .numeric.run import DEFAULT_CHUNK
 
-    opts = _options(options)
     fc = _check_float_constants(float_constants)
+    opts = _options(options, fc)
     if synthetic:
         inst = synthetic_instance(synthetic, resolve_algorithm(algorithm), str(network), opts,
                                   threads=threads, float_constants=fc)

@@ -10,10 +10,10 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from symbolic_universality.numeric.cli import job_instance, parse_synthetic, run_check
+from symbolic_universality.numeric.instances import job_instance, parse_synthetic, run_check
 
 from symbolic_universality.backends.scalars import EXACT, NUMERIC, BackendError
-from symbolic_universality.cli import BACKEND_RUNNERS, EXTRA_COMMANDS, main
+from symbolic_universality.cli import _commands, main
 from symbolic_universality.extension.compiler import compile_extension
 from symbolic_universality.graph import core as g
 from symbolic_universality.graph.evaluate import evaluate, plan
@@ -185,7 +185,7 @@ def test_large_run_in_chunks_matches_the_reference():
 
 
 def _synthetic(spec, network):
-    from symbolic_universality.numeric.cli import synthetic_instance
+    from symbolic_universality.numeric.instances import synthetic_instance
 
     return synthetic_instance(spec, "gd", network, {"T": 2, "lr": Fraction(1, 100)})
 
@@ -228,8 +228,10 @@ def test_common_subexpressions_are_computed_once():
 
 
 def test_cli_registers_run_and_backends():
-    assert "run" in EXTRA_COMMANDS
-    assert "numeric" in BACKEND_RUNNERS and "torch" in BACKEND_RUNNERS
+    assert "run" in _commands()
+    from symbolic_universality.api import BACKENDS
+
+    assert "numeric" in BACKENDS and "torch" in BACKENDS
 
 
 def test_verify_backend_numeric(tmp_path, capsys):
