@@ -297,7 +297,7 @@ def _setup_demo(p: argparse.ArgumentParser) -> None:
 
 def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                                    Callable[[argparse.Namespace], int]]]:
-    from . import faults, proofs, prove, run
+    from . import check, faults, proofs, prove, run
 
     return {
         "demo": ("the main job: the worked example end to end", _setup_demo, cmd_demo),
@@ -308,6 +308,8 @@ def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None
         "rules": ("the exact GD update rule of each step", prove.setup_rules, prove.run_rules),
         "run": ("float64 GD on the extension at scale", run.setup_run, run.cmd_run),
         "proofs": ("machine-check every lemma of the construction", proofs.setup, proofs.run),
+        "check": ("verify every construction a project declares ([tool.symuni])",
+                  check.setup, check.run),
         "faults": ("the catalogue of seeded faults and the check that catches each",
                    faults.setup, faults.run),
     }
