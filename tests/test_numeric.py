@@ -10,7 +10,6 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from symbolic_universality.numeric.instances import job_instance, parse_synthetic, run_check
 
 from symbolic_universality.backends.scalars import EXACT, NUMERIC, BackendError
 from symbolic_universality.cli import _commands, main
@@ -18,6 +17,7 @@ from symbolic_universality.extension.compiler import compile_extension
 from symbolic_universality.graph import core as g
 from symbolic_universality.graph.evaluate import evaluate, plan
 from symbolic_universality.numeric.check import check_numeric, relative_error
+from symbolic_universality.numeric.instances import job_instance, parse_synthetic, run_check
 from symbolic_universality.numeric.run import (
     expected_flags,
     expected_gates,

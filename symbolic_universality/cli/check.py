@@ -29,8 +29,7 @@ def run(args: argparse.Namespace) -> int:
     """verify every declared instance; exit 0 only if each met its expectation"""
     from ..errors import UsageError
     from ..files import check_writable, write_json
-    from ..suite import (default_cache_dir, find_config, load_instances, run_suite,
-                         write_junit)
+    from ..suite import default_cache_dir, find_config, load_instances, run_suite, write_junit
 
     for path, what in ((args.junit, "JUnit report"), (args.json, "summary")):
         if path:
