@@ -347,6 +347,7 @@ def verify(algorithm: str | Callable[..., Any], network: Any = "linear", data: A
     report.backends = list(names)
     extra = {b: r for b, r in results.items() if b != "exact"}
     cert = certificate(report, extra or None)
+    cert["kind"] = "verify"
     cert["status"] = status
     cert["verdict"] = message
     cert["algorithm_source"] = job.algorithm_spec.source
@@ -489,6 +490,7 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
         message = (f"proved for {len(cls.assignments) - len(report.skipped)} of "
                    f"{len(cls.assignments)} label assignments ({len(report.skipped)} skipped: "
                    f"{report.skipped[0]['reason']}), not for all data")
+    cert["kind"] = "prove"
     cert["status"] = status
     cert["verdict"] = message
     head = (f"algorithm {spec.name} on {net.describe()}, symbolic data n = {sizes.n}, "
@@ -569,6 +571,10 @@ def run(algorithm: str | Callable[..., Any], network: Any = "linear", data: Any 
             f"extension: {ext.n_parameters} trainable parameters, K = {ext.K} GD steps, "
             f"eta = {ext.eta}; float64, chunks of {chunk or DEFAULT_CHUNK} samples, "
             f"{'pruned' if prune else 'no pruning'}")
-    data_out = report.as_dict()
+    from . import __version__
+    from .schemas import SCHEMA_ID
+
+    data_out = {"schema": SCHEMA_ID, "kind": "run", **report.as_dict(),
+                "tool": {"name": "symbolic_universality", "version": __version__}}
     return RunResult("run", report.status, report.message,
                      head + "\n\n" + numeric_text(report), data_out, report)

@@ -110,7 +110,9 @@ class SuiteResult:
         return bool(self.outcomes) and all(o.met for o in self.outcomes)
 
     def summary(self) -> dict[str, Any]:
-        return {"schema": "symbolic_universality/check/v1", "ok": self.ok,
+        from .schemas import SCHEMA_ID
+
+        return {"schema": SCHEMA_ID, "kind": "check", "ok": self.ok,
                 "instances": len(self.outcomes), "met": sum(o.met for o in self.outcomes),
                 "cached": sum(o.cached for o in self.outcomes), "seconds": self.seconds,
                 "tool": {"name": "symbolic_universality", "version": __version__},
