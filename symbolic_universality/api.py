@@ -41,7 +41,8 @@ from .errors import UsageError
 from .pipeline import Job, build, exact_references, resolve_algorithm, resolve_data
 
 __all__ = [
-    "BACKENDS", "Compiled", "ProveResult", "Result", "RunResult", "VerifyResult", "combine",
+    "BACKENDS", "Compiled", "ProveResult", "Result", "RunResult", "UpdateRules", "VerifyResult",
+    "combine",
     "compile", "parse_option", "prove", "rules", "run", "verify",
 ]
 
@@ -263,16 +264,31 @@ class Compiled:
         return self.job.extension
 
     def summary(self) -> str:
-        ext = self.extension
-        return (f"{self.program.describe()}\n"
-                f"extension: {ext.n_parameters} trainable parameters, K = {ext.K} GD steps, "
-                f"eta = {ext.eta}, base network {self.job.net.describe()}")
+        """The typed listing of the program, then of the extension (``symuni show``)."""
+        return f"{self.program}\n\n{self.extension}"
 
     def __str__(self) -> str:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(self.summary())}</pre>"
+        return self.program._repr_html_() + self.extension._repr_html_()
+
+
+@dataclass
+class UpdateRules:
+    """:func:`rules`: the exact GD update rules; ``str()`` is text, Jupyter shows LaTeX."""
+
+    text: str
+    latex: str
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_latex_(self) -> str:
+        import re
+
+        blocks = re.findall(r"\\begin\{align\*\}.*?\\end\{align\*\}", self.latex, flags=re.S)
+        return "\n".join(f"$${b}$$" for b in blocks)
 
 
 # ------------------------------------------------------------------------ the calls
@@ -505,9 +521,9 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
 def rules(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: int = 3,
           d: int | None = None, c: int | None = None,
           options: Mapping[str, Any] | Iterable[str] | None = None, classes: str = "symbolic",
-          registers: str = "free", step: int | None = None, format: str = "text",
-          budget_s: float | None = 60.0) -> str:
-    """The exact GD update rule of each step for symbolic data, as text or LaTeX."""
+          registers: str = "free", step: int | None = None,
+          budget_s: float | None = 60.0) -> UpdateRules:
+    """The exact GD update rule of each step for symbolic data (text and LaTeX)."""
     from .pipeline import compile_algorithm
     from .symbolic.data import SymbolicSpec, parse_classes
     from .symbolic.frontend import network_for
@@ -539,7 +555,7 @@ def rules(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
               + (" (r_<register>_<index>: contents written at earlier steps)"
                  if registers == "free" else "")
               + "\nHeaviside(z, 0) is the step with H(0) = 0; recip(0) = 0")
-    return format_rules(found, format, header)
+    return UpdateRules(format_rules(found, "text", header), format_rules(found, "latex", header))
 
 
 def run(algorithm: str | Callable[..., Any], network: Any = "linear", data: Any = "tiny", *,

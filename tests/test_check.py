@@ -94,10 +94,12 @@ def test_pytest_plugin_collects_instances_with_readable_ids(project, tmp_path):
     bad = cfg.read_text() + ('\n[[tool.symuni.instance]]\nname = "broken"\nalgorithm = "ncm"\n'
                              'data = "wine"\nsamples = 9\nfault = "register_nonzero"\n')
     cfg.write_text(bad)
+    empty = tmp_path / "empty"
+    empty.mkdir()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--symuni", "--symuni-config", str(cfg),
          "--symuni-no-lemmas", "-p", "no:cacheprovider", "-q", "--rootdir", str(tmp_path),
-         str(tmp_path / "nothing_here")],
+         str(empty)],
         cwd=tmp_path, capture_output=True, text=True, timeout=600)
     out = done.stdout + done.stderr
     assert "3 passed" in out and "1 failed" in out, out

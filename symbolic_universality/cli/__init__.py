@@ -297,7 +297,7 @@ def _setup_demo(p: argparse.ArgumentParser) -> None:
 
 def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                                    Callable[[argparse.Namespace], int]]]:
-    from . import check, faults, proofs, prove, run
+    from . import check, faults, proofs, prove, run, show
 
     return {
         "demo": ("the main job: the worked example end to end", _setup_demo, cmd_demo),
@@ -307,6 +307,8 @@ def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None
                   prove.run_prove),
         "rules": ("the exact GD update rule of each step", prove.setup_rules, prove.run_rules),
         "run": ("float64 GD on the extension at scale", run.setup_run, run.cmd_run),
+        "show": ("print the traced program and the extension (typed, with shapes)",
+                 show.setup, show.run),
         "proofs": ("machine-check every lemma of the construction", proofs.setup, proofs.run),
         "check": ("verify every construction a project declares ([tool.symuni])",
                   check.setup, check.run),

@@ -125,10 +125,10 @@ def run_rules(args: argparse.Namespace) -> int:
     if args.output:
         check_writable(args.output, "rules file")
     sizes = parse_symbolic(args.symbolic)
-    text = api.rules(args.algorithm, args.network, n=sizes.n, d=sizes.d, c=sizes.c,
-                     options=algorithm_options(args), classes=args.classes,
-                     registers=args.registers, step=args.step, format=args.format,
-                     budget_s=args.budget)
+    found = api.rules(args.algorithm, args.network, n=sizes.n, d=sizes.d, c=sizes.c,
+                      options=algorithm_options(args), classes=args.classes,
+                      registers=args.registers, step=args.step, budget_s=args.budget)
+    text = found.latex if args.format == "latex" else found.text
     if args.output:
         write_text(args.output, text, "rules file")
         print(f"rules written to {args.output}")

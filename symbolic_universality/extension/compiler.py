@@ -91,6 +91,17 @@ class Extension:
             self._grads = {n: grads[self.param_nodes[n]] for n in names}
         return self._grads
 
+    def __str__(self) -> str:
+        """Blocks, parameters, heads and gates (:mod:`symbolic_universality.printing`)."""
+        from ..printing import extension_text
+
+        return extension_text(self)
+
+    def _repr_html_(self) -> str:
+        from ..printing import extension_html
+
+        return extension_html(self)
+
     def head_constant_after_write(self) -> Fraction:
         return (1 - self.eta) * (-1 / self.eta)
 

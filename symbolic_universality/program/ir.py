@@ -97,6 +97,17 @@ class Program:
             out.setdefault(ins.step, []).append(ins)
         return out
 
+    def __str__(self) -> str:
+        """The typed, shape-annotated listing of :mod:`symbolic_universality.printing`."""
+        from ..printing import program_text
+
+        return program_text(self)
+
+    def _repr_html_(self) -> str:
+        from ..printing import program_html
+
+        return program_html(self)
+
     def describe(self) -> str:
         lines = [f"program {self.name}: {len(self.instructions)} instructions, depth K = "
                  f"{self.depth}"]

@@ -317,7 +317,8 @@ def label_dependence(phi: Node, y: Node) -> str:
 
 
 def trace(
-    algorithm: Callable[..., Any], d: int, c: int, name: str = "", **options: Any
+    algorithm: Callable[..., Any], d: int, c: int, name: str = "",
+    float_constants: str = "refuse", **options: Any
 ) -> Program:
     """Trace ``algorithm(data, **options)`` into a scheduled program."""
     tracer = Tracer(d, c)
