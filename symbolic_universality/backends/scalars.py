@@ -108,7 +108,8 @@ class ExactBackend(Backend):
             k = attrs["k"]
             return _map(lambda v: v**k, a)
         raise BackendError(
-            f"'{op}' has no exact rational value; use --backend numeric for tanh and sigmoid"
+            f"'{op}' is float-only (it has no exact rational value); run it with the numeric "
+            "backend (--backend numeric), or use relu, sat or step for an exact run"
         )
 
 
@@ -170,6 +171,10 @@ class FloatBackend(Backend):
         if op == "dsigmoid":
             s = 0.5 * (1.0 + np.tanh(0.5 * a))
             return s * (1.0 - s)
+        if op == "exp":
+            return np.exp(a)
+        if op == "log":
+            return np.log(a)
         raise BackendError(f"unknown elementwise operation {op!r}")
 
 

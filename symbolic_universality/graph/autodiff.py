@@ -168,6 +168,10 @@ def _vjp(node: Node, adj: Node, relevant: set[int], per_sample: bool) -> list[tu
         emit(0, g.mul(adj, g.unary("dtanh", ins[0])))
     elif op == "sigmoid":
         emit(0, g.mul(adj, g.unary("dsigmoid", ins[0])))
+    elif op == "exp":
+        emit(0, g.mul(adj, node))
+    elif op == "log":
+        emit(0, g.mul(adj, g.unary("recip", ins[0])))
     elif op == "dtanh":
         t = g.unary("tanh", ins[0])
         emit(0, g.mul(adj, g.scale(g.mul(t, node), -2)))

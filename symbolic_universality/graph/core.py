@@ -272,14 +272,16 @@ def concat(parts: Sequence[Node]) -> Node:
 
 
 def unary(op: str, a: Node, **attrs: Any) -> Node:
-    """Elementwise activation: relu, step, sat, dsat, tanh, dtanh, sigmoid, dsigmoid, recip, pow."""
+    """Elementwise operation: relu, step, sat, dsat, recip, pow; float-only tanh, dtanh, sigmoid,
+    dsigmoid, exp, log."""
     if op not in UNARY_OPS:
         raise GraphError(f"unknown elementwise operation {op!r}")
     return Node(op, (a,), a.shape, a.batched, **attrs)
 
 
 UNARY_OPS = frozenset(
-    {"relu", "step", "sat", "dsat", "tanh", "dtanh", "sigmoid", "dsigmoid", "recip", "pow"}
+    {"relu", "step", "sat", "dsat", "tanh", "dtanh", "sigmoid", "dsigmoid", "recip", "pow",
+     "exp", "log"}
 )
 
 

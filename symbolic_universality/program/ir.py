@@ -12,8 +12,12 @@ constants and, for reads, the per-sample ``x`` and ``y``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
-from ..graph.core import Node, leaves
+from ..graph.core import Node, leaves, topological
+
+#: Graph operations with no exact rational value (float-only; the exact backend refuses them).
+FLOAT_ONLY_OPS = frozenset({"tanh", "dtanh", "sigmoid", "dsigmoid", "exp", "log"})
 
 KINDS = ("read_labelled", "read_unlabelled", "compute", "output")
 
@@ -69,6 +73,9 @@ class Program:
     options: dict[str, object] = field(default_factory=dict)
     x: Node | None = None
     y: Node | None = None
+    #: every Python float the tracer read as an exact rational (``float_constants="exact"``),
+    #: as ``(float, Fraction)`` in the order met; empty when floats were refused.
+    float_constants: list[tuple[float, Fraction]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         from ..graph.core import data_x, data_y
@@ -90,6 +97,12 @@ class Program:
     def depth(self) -> int:
         """``K``: the number of GD steps (T4), valid after scheduling."""
         return self.output.step + 1
+
+    @property
+    def float_only_ops(self) -> set[str]:
+        """The float-only operations (tanh, sigmoid, exp, log) the bodies use; empty if exact."""
+        nodes = topological([ins.body for ins in self.instructions])
+        return {n.op for n in nodes if n.op in FLOAT_ONLY_OPS}
 
     def by_step(self) -> dict[int, list[Instruction]]:
         out: dict[int, list[Instruction]] = {}

@@ -48,8 +48,17 @@ __all__ = [
     "unpack_weights",
 ]
 
-#: Hidden activations understood by the references.
-ACTIVATIONS: tuple[str, ...] = ("identity", "relu", "sat", "square")
+#: Hidden activations understood by the references (``tanh``, ``sigmoid``: float path only).
+ACTIVATIONS: tuple[str, ...] = ("identity", "relu", "sat", "square", "tanh", "sigmoid")
+FLOAT_ONLY_ACTIVATIONS: tuple[str, ...] = ("tanh", "sigmoid")
+
+
+def _float_only(act: str, exact: bool) -> None:
+    if exact and act in FLOAT_ONLY_ACTIVATIONS:
+        raise ValueError(
+            f"the activation {act!r} is float-only (it has no exact rational value); run it "
+            "with float64 arrays (--backend numeric) or use relu, sat or square"
+        )
 
 Scalar = Fraction | int | float | str
 Layer = tuple[np.ndarray, np.ndarray | None]
@@ -197,9 +206,14 @@ def activate(act: str, z: np.ndarray) -> np.ndarray:
     """Apply the hidden activation ``act`` elementwise to ``z`` (exact or float)."""
     _check_act(act)
     exact = _is_exact(z)
+    _float_only(act, exact)
     zero, one = _const(0, exact), _const(1, exact)
     if act == "identity":
         return z
+    if act == "tanh":
+        return np.tanh(z)
+    if act == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-z))
     if act == "relu":
         return np.where(z > zero, z, zero)
     if act == "sat":
@@ -211,9 +225,15 @@ def activate_grad(act: str, z: np.ndarray) -> np.ndarray:
     """Derivative of ``act`` at ``z`` (``relu'(0) = 0``; ``sat'`` is 0 at 0 and at 1)."""
     _check_act(act)
     exact = _is_exact(z)
+    _float_only(act, exact)
     zero, one = _const(0, exact), _const(1, exact)
     if act == "identity":
         return _indicator(np.ones(np.shape(z), dtype=bool), exact)
+    if act == "tanh":
+        return 1.0 - np.tanh(z) ** 2
+    if act == "sigmoid":
+        s = 1.0 / (1.0 + np.exp(-z))
+        return s * (1.0 - s)
     if act == "relu":
         return _indicator(z > zero, exact)
     if act == "sat":
