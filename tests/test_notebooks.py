@@ -62,9 +62,14 @@ def test_notebook_executes(name: str) -> None:
     t0 = time.perf_counter()
     client.execute()  # raises CellExecutionError on the first failing cell
     _durations[name] = time.perf_counter() - t0
-    errors = [o for c in book.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
+    outputs = [o for c in book.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    errors = [o for o in outputs if o.get("output_type") == "error"]
     assert not errors
+    rich = [o for o in outputs if o.get("output_type") == "execute_result"
+            and ("text/html" in o.get("data", {}) or "text/latex" in o.get("data", {}))]
+    assert rich, f"{name} shows no result inline as HTML or LaTeX"
+    if name in ("01_quickstart.ipynb", "02_algorithms_on_real_data.ipynb"):
+        assert any("<table>" in o["data"].get("text/html", "") for o in rich)
     # the file on disk is untouched by the run
     assert all(c.get("outputs") == [] for c in _read(name).cells if c.cell_type == "code")
 
