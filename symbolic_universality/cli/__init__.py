@@ -324,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "descent runs, and check it step by step.",
     )
     parser.add_argument("--version", action="version", version=f"symuni {__version__}")
+    parser.add_argument("--quiet", dest="no_progress", action="store_true",
+                        help="no progress bars (they are drawn only on a terminal anyway)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (helptext, setup, run) in _commands().items():
         p = sub.add_parser(name, help=helptext, description=helptext)
@@ -342,6 +344,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
+    if args.no_progress:
+        from ..progress import enabled_by_default
+
+        enabled_by_default(False)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

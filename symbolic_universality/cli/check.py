@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from . import path_arg, positive_int_arg
 
@@ -29,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     """verify every declared instance; exit 0 only if each met its expectation"""
     from ..errors import UsageError
     from ..files import check_writable, write_json
+    from ..progress import bar
     from ..suite import default_cache_dir, find_config, load_instances, run_suite, write_junit
 
     for path, what in ((args.junit, "JUnit report"), (args.json, "summary")):
@@ -44,15 +44,11 @@ def run(args: argparse.Namespace) -> int:
                              f"{', '.join(sorted(names))}")
         instances = [i for i in instances if i.name in args.only]
     cache = args.cache_dir or default_cache_dir(config)
-    tty = sys.stderr.isatty() and not args.quiet
-
-    def progress(o: object) -> None:
-        if tty:
-            print(f"  {o.name}: {o.status}{' (cache)' if o.cached else ''}",  # type: ignore
-                  file=sys.stderr)
-
-    result = run_suite(instances, jobs=args.jobs, cache_dir=cache,
-                       use_cache=not args.no_cache, progress=progress)
+    with bar(len(instances), "symuni check", "instance",
+             enabled=None if not args.quiet else False) as advance:
+        result = run_suite(instances, jobs=args.jobs, cache_dir=cache,
+                           use_cache=not args.no_cache,
+                           progress=lambda o: advance(1, f"{o.name}: {o.status}"))
     if not args.quiet:
         print(f"symuni check: {len(instances)} instance(s) from {config}")
         print(result.table())
