@@ -344,10 +344,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
-    if args.no_progress:
-        from ..progress import enabled_by_default
+    from ..progress import enabled_by_default
 
-        enabled_by_default(False)
+    enabled_by_default(not args.no_progress)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
