@@ -35,10 +35,163 @@ from ..networks.mlp import MLP
 from ..program.ir import Instruction, Program
 
 ETA = Fraction(1, 4)
+#: gate coefficients of construction.md section 3: ``g_k = sat(a (z_k - z_{k+1}) + b)``
 GATE_A = Fraction(4)
 GATE_B = Fraction(-2)
+#: the final gate ``G = sat(a_f z_K + b_f)``
+GATE_A_FINAL = Fraction(4)
+GATE_B_FINAL = Fraction(-2)
+#: the clock heads' ``e`` (``z_{k+1}' = -eta c e``)
+CLOCK_E = Fraction(1)
+#: lemma *flat gates*: on every thermometer pattern each gate argument lies at distance at
+#: least ``FLAT_MARGIN`` outside ``[0, 1]`` (the kinks of ``sat`` are 0 and 1), so a flag
+#: perturbation ``|delta| < FLAG_RADIUS`` keeps every gate flat
+FLAT_MARGIN = Fraction(1)
+FLAG_RADIUS = Fraction(1, 8)
 
-FAULTS = ("register_nonzero", "gate_margin", "unsaturated_gate", "ungated_coefficient")
+#: the compiler-stage faults of ``verify.faults`` that ``compile_extension(fault=...)`` accepts
+FAULTS = ("register_nonzero", "gate_margin", "unsaturated_gate", "ungated_coefficient",
+          "gate_on_kinks", "gate_never_closes", "head_one_step_early", "w_nonzero",
+          "head_constant_half", "read_scale_double", "clock_e_two", "fixed_gate_coefficient",
+          "program_constant_fixed", "final_gate_open_early")
+
+
+def head_constant(eta: object) -> object:
+    """The constant ``c = -1/eta`` of write, unlabelled-read and clock heads (lemma *write*).
+
+    Written with plain arithmetic so that the lemma scripts can call it on a sympy symbol.
+    """
+    return -1 / eta
+
+
+def read_scale(eta: object) -> object:
+    """The scale ``s = 1/eta`` of a labelled read's last layer (lemma *read*)."""
+    return 1 / eta
+
+
+def construction_constants(eta: object = None) -> dict[str, object]:
+    """The constants the compiler builds with (the lemma scripts' defaults).
+
+    ``eta=None`` uses ``ETA``; the head constants are functions of it.
+    """
+    et = ETA if eta is None else eta
+    return {"a": GATE_A, "b": GATE_B, "a_f": GATE_A_FINAL, "b_f": GATE_B_FINAL, "eta": et,
+            "c": head_constant(et), "s": read_scale(et), "e": CLOCK_E,
+            "margin": FLAT_MARGIN, "radius": FLAG_RADIUS}
+
+
+def extension_constants(ext: Extension) -> dict[str, object]:
+    """The constants of a *built* extension, read from its ``theta_0`` (not from the module
+    constants), so a lemma run with them is about that extension. Raises ``CompileError``
+    if the gates (or the heads of one kind) do not share one value.
+    """
+    def one(names: list[str], what: str) -> Fraction | None:
+        vals = {ext.theta0[n].item() for n in names if n in ext.theta0}
+        if not vals:
+            return None
+        if len(vals) > 1:
+            raise CompileError(f"the extension's {what} differ ({sorted(vals)}); the lemmas "
+                               "assume one value")
+        return vals.pop()
+
+    gates = [n for n in ext.shapes if n.startswith("gate.g")]
+    heads_c = [f"head.{h.name}.c" for h in ext.heads]
+    return {
+        "a": one([n for n in gates if n.endswith(".a")], "gate coefficients a"),
+        "b": one([n for n in gates if n.endswith(".b")], "gate coefficients b"),
+        "a_f": one(["gate.G.a"], "final gate a"), "b_f": one(["gate.G.b"], "final gate b"),
+        "eta": ext.eta,
+        "c": one(heads_c, "head constants c"),
+        "s": one([f"head.{h.name}.s" for h in ext.heads], "read scales s"),
+        "e": one([f"head.{h.name}.e" for h in ext.heads], "clock e"),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# The seams of the construction. Each is one rule of construction.md section 3; the seeded
+# faults of ``verify.faults`` replace them (monkeypatch) so no fault code lives in here.
+
+
+def gate_constants(k: int | None) -> tuple[Fraction, Fraction]:
+    """``(a, b)`` of gate ``g_k``, or of the final gate ``G`` for ``k=None``."""
+    if k is None:
+        return GATE_A_FINAL, GATE_B_FINAL
+    return GATE_A, GATE_B
+
+
+def gate_argument(a: Node, b: Node, z: list[Node], k: int) -> Node:
+    """``a (z_k - z_{k+1}) + b`` (lemma *isolation*: ``g_k = 1`` exactly at step ``k``)."""
+    return g.add(g.mul(a, g.sub(z[k], z[k + 1])), b)
+
+
+def final_gate_argument(a: Node, b: Node, z: list[Node], K: int) -> Node:
+    """``a_f z_K + b_f`` (``G = 1`` exactly from step ``K`` on)."""
+    return g.add(g.mul(a, z[K]), b)
+
+
+def gate_unit(arg: Node) -> Node:
+    """The saturated unit of a gate (lemma *flat gates*)."""
+    return g.unary("sat", arg)
+
+
+def initial_value(block: str, name: str, position: int) -> int:
+    """``theta_0`` of a register (``block='register'``, ``position`` its index among the
+    registers) or of ``w`` (``block='base'``): 0 (lemmas *write*, *read*)."""
+    return 0
+
+
+def head_step(ins: Instruction) -> int:
+    """The step whose gate opens the head of ``ins``: its ASAP step (lemma *trajectory*)."""
+    return ins.step
+
+
+def aux_head(gate_node: Node, c: Node, inner: Node, kind: str) -> Node:
+    """``g (c + inner)``: the aux output of a write, unlabelled-read or clock head."""
+    return g.mul(gate_node, g.add(c, inner))
+
+
+def coefficient(new_param: Any, name: str, shape: tuple[int, ...], value: Any,
+                const_node: Node) -> Node:
+    """A program constant becomes a trainable coefficient (T5)."""
+    return new_param(name, shape, value, "coefficient")
+
+
+def make_trainable(outputs: list[Node], new_param: Any) -> dict[int, Node]:
+    """Replacements that turn every fixed number left in ``F`` into a trainable parameter (T5).
+
+    A constant (``const``, e.g. from a derivative rule) becomes ``coef.struct<i>``; a fixed
+    factor (``scale``, e.g. the ``2`` of ``d/dz z^2`` or the ``1/2`` of a squared loss in a
+    traced gradient) becomes a product with a parameter ``coef.factor<i>`` holding it.
+    Returns the mapping for :func:`graph.core.rebuild`.
+    """
+    extra: dict[int, Node] = {}
+    for i, cnode in enumerate(g.leaves(outputs, "const")):
+        extra[cnode.id] = new_param(f"coef.struct{i}", cnode.shape, cnode.attrs["value"],
+                                    "coefficient")
+    return extra
+
+
+def trainable_factors(outputs: list[Node], new_param: Any) -> list[Node]:
+    """Rebuild ``outputs`` with every ``scale`` node replaced by a product with a parameter."""
+    scales = [n for n in g.topological(outputs) if n.op == "scale"]
+    if not scales:
+        return outputs
+    new: dict[int, Node] = {}
+    count = 0
+    for node in g.topological(outputs):
+        if not node.inputs:
+            new[node.id] = node
+            continue
+        ins = [new[i.id] for i in node.inputs]
+        if node.op == "scale":
+            p = new_param(f"coef.factor{count}", (), node.attrs["factor"], "coefficient")
+            count += 1
+            new[node.id] = g.mul(p, ins[0])
+        elif all(a is b for a, b in zip(ins, node.inputs, strict=True)):
+            new[node.id] = node
+        else:
+            new[node.id] = g.apply_op(node.op, ins, node.attrs)
+    return [new[o.id] for o in outputs]
 
 
 class CompileError(ValueError):
@@ -140,14 +293,23 @@ def compile_extension(net: MLP, program: Program, *, fault: str | None = None,
                       eta: Fraction = ETA) -> Extension:
     """Build the extension of ``net`` that runs ``program`` by plain GD (construction.md sec. 3).
 
-    ``fault`` breaks the construction on purpose for negative controls: one of
-    ``register_nonzero`` (first register starts at 1), ``gate_margin`` (gate 0 gets
-    ``a = 1, b = -1/2``: on-argument 1/2, a margin below 1), ``unsaturated_gate``
-    (gates without their saturated unit), ``ungated_coefficient`` (the output head's
-    constant placed outside the gate).
+    ``fault`` (one of ``FAULTS``) builds it under a seeded fault of ``verify.faults``
+    (a negative control), e.g. ``gate_margin`` (gate 0 gets ``a = 1, b = -1/2``) or
+    ``gate_on_kinks`` (every gate ``a = 1, b = 0``: arguments exactly on the kinks of sat).
     """
-    if fault is not None and fault not in FAULTS:
-        raise CompileError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
+    if fault is not None:
+        if fault not in FAULTS:
+            raise CompileError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
+        from ..verify.faults import inject
+
+        with inject(fault):
+            ext = _compile(net, program, Fraction(eta))
+        ext.fault = fault
+        return ext
+    return _compile(net, program, Fraction(eta))
+
+
+def _compile(net: MLP, program: Program, eta: Fraction) -> Extension:
     if program.output.target.shape != (net.n_params,):
         raise CompileError(
             f"algorithm {program.name} outputs {program.output.target.shape[0]} weights but the "
@@ -156,7 +318,6 @@ def compile_extension(net: MLP, program: Program, *, fault: str | None = None,
     if net.d != program.d or net.c != program.c:
         raise CompileError("network and program disagree on input or class dimension")
     K = program.depth
-    eta = Fraction(eta)
     shapes: dict[str, tuple[int, ...]] = {}
     blocks: dict[str, str] = {}
     theta0: dict[str, np.ndarray] = {}
@@ -171,23 +332,20 @@ def compile_extension(net: MLP, program: Program, *, fault: str | None = None,
         nodes[name] = g.param(name, shape)
         return nodes[name]
 
-    w = new_param("w", (net.n_params,), 0, "base")
+    w = new_param("w", (net.n_params,), initial_value("base", "w", 0), "base")
     z = [new_param(f"clock.z{k}", (), 1 if k == 0 else 0, "clock") for k in range(K + 1)]
 
     def gate(k: int) -> Node:
-        a0, b0 = GATE_A, GATE_B
-        if fault == "gate_margin" and k == 0:
-            a0, b0 = Fraction(1), Fraction(-1, 2)
+        a0, b0 = gate_constants(k)
         a = new_param(f"gate.g{k}.a", (), a0, "gate")
         b = new_param(f"gate.g{k}.b", (), b0, "gate")
-        arg = g.add(g.mul(a, g.sub(z[k], z[k + 1])), b)
-        return arg if fault == "unsaturated_gate" else g.unary("sat", arg)
+        return gate_unit(gate_argument(a, b, z, k))
 
     gates = [gate(k) for k in range(K)]
-    af = new_param("gate.G.a", (), GATE_A, "gate")
-    bf = new_param("gate.G.b", (), GATE_B, "gate")
-    G_arg = g.add(g.mul(af, z[K]), bf)
-    G = G_arg if fault == "unsaturated_gate" else g.unary("sat", G_arg)
+    af0, bf0 = gate_constants(None)
+    af = new_param("gate.G.a", (), af0, "gate")
+    bf = new_param("gate.G.b", (), bf0, "gate")
+    G = gate_unit(final_gate_argument(af, bf, z, K))
 
     # registers
     register_param: dict[str, str] = {}
@@ -197,15 +355,12 @@ def compile_extension(net: MLP, program: Program, *, fault: str | None = None,
             register_param[name] = "w"
             continue
         pname = f"reg.{name}"
-        init = 0
-        if fault == "register_nonzero" and not register_param:
-            init = 1
-        new_param(pname, ins.target.shape, init, "register")
+        new_param(pname, ins.target.shape, initial_value("register", pname, len(register_param)),
+                  "register")
         register_param[name] = pname
 
     # program constants -> trainable coefficients (T5)
     const_map: dict[int, Node] = {}
-    used_labels: set[str] = set()
     bodies = [ins.body for ins in program.instructions]
     for cnode in g.leaves(bodies, "const"):
         label = cnode.attrs.get("label") or "k"
@@ -214,8 +369,8 @@ def compile_extension(net: MLP, program: Program, *, fault: str | None = None,
         while pname in shapes:
             i += 1
             pname = f"coef.{label}.{i}"
-        used_labels.add(pname)
-        const_map[cnode.id] = new_param(pname, cnode.shape, cnode.attrs["value"], "coefficient")
+        const_map[cnode.id] = coefficient(new_param, pname, cnode.shape, cnode.attrs["value"],
+                                          cnode)
     reg_map = {r.id: nodes[register_param[r.attrs["name"]]] for r in g.leaves(bodies, "reg")}
 
     def body_of(ins: Instruction) -> Node:
@@ -227,13 +382,13 @@ def compile_extension(net: MLP, program: Program, *, fault: str | None = None,
     main_terms: list[Node] = [g.mul(G, net.forward(w, x_node))]
     aux: list[Node] = []
     for ins in program.instructions:
-        k = ins.step
+        k = head_step(ins)
         gk = gates[k]
         target = nodes[register_param[ins.target.name]]
         body = body_of(ins)
         hname = ins.target.name
         if ins.kind == "read_labelled":
-            s = new_param(f"head.{hname}.s", (), 1 / eta, "head")
+            s = new_param(f"head.{hname}.s", (), read_scale(eta), "head")
             lin = gradients(g.vdot(target, body), [y_node], seed=s, per_sample=True)[y_node]
             if lin is None:
                 raise CompileError(f"labelled read {hname} does not depend on the label")
@@ -244,33 +399,28 @@ def compile_extension(net: MLP, program: Program, *, fault: str | None = None,
             heads.append(Head(hname, ins.kind, k, target.attrs["name"], [f"head.{hname}.s"],
                               contrib))
             continue
-        c = new_param(f"head.{hname}.c", (), -1 / eta, "head")
-        inner = g.add(c, g.vdot(target, body))
-        if fault == "ungated_coefficient" and ins.kind == "output":
-            h = g.add(c, g.mul(gk, g.vdot(target, body)))
-        else:
-            h = g.mul(gk, inner)
+        c = new_param(f"head.{hname}.c", (), head_constant(eta), "head")
+        h = aux_head(gk, c, g.vdot(target, body), ins.kind)
         aux.append(h)
         heads.append(Head(hname, ins.kind, k, target.attrs["name"], [f"head.{hname}.c"], h))
     for k in range(K):
-        c = new_param(f"head.clock{k}.c", (), -1 / eta, "head")
-        e = new_param(f"head.clock{k}.e", (), 1, "head")
-        h = g.mul(gates[k], g.add(c, g.mul(z[k + 1], e)))
+        c = new_param(f"head.clock{k}.c", (), head_constant(eta), "head")
+        e = new_param(f"head.clock{k}.e", (), CLOCK_E, "head")
+        h = aux_head(gates[k], c, g.mul(z[k + 1], e), "clock")
         aux.append(h)
         heads.append(Head(f"clock{k}", "clock", k, f"clock.z{k + 1}",
                           [f"head.clock{k}.c", f"head.clock{k}.e"], h))
 
     f_main = g.add_all(main_terms)
-    # any constant left in F (e.g. from a derivative rule) is a trainable coefficient too (T5)
-    leftovers = [n for n in g.leaves([f_main, *aux], "const")]
-    if leftovers:
-        extra = {}
-        for i, cnode in enumerate(leftovers):
-            extra[cnode.id] = new_param(f"coef.struct{i}", cnode.shape, cnode.attrs["value"],
-                                        "coefficient")
-        f_main, *aux = g.rebuild([f_main, *aux], extra)
-        for h in heads:
-            (h.node,) = g.rebuild([h.node], extra)
+    # any number left in F (a constant, a fixed factor) becomes a trainable parameter (T5)
+    outs = [f_main, *aux, *(h.node for h in heads)]
+    outs = trainable_factors(outs, new_param)
+    extra = make_trainable(outs, new_param)
+    if extra:
+        outs = g.rebuild(outs, extra)
+    f_main, aux = outs[0], outs[1:1 + len(aux)]
+    for h, node in zip(heads, outs[1 + len(aux):], strict=True):
+        h.node = node
     half = Fraction(1, 2)
     r = g.sub(f_main, y_node)
     terms = [g.bmean(g.scale(g.vdot(r, r), half))]
@@ -280,5 +430,5 @@ def compile_extension(net: MLP, program: Program, *, fault: str | None = None,
     label_dependent = g.depends_on([f_main, *aux], [y_node])
     if any(n.id in label_dependent for n in (f_main, *aux)):
         raise CompileError("the extension's output depends on the label; cannot compile")
-    return Extension(net, program, eta, K, shapes, blocks, theta0, f_main, aux, loss, heads,
-                     nodes, register_param, x_node, y_node, fault)
+    return Extension(net, program, eta, K, shapes, blocks, theta0, f_main, list(aux), loss,
+                     heads, nodes, register_param, x_node, y_node, None)

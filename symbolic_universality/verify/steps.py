@@ -1,4 +1,4 @@
-"""The exact step checker (construction.md section 6, "exact").
+"""The exact step checker (construction.md section 6, "exact"), with every theorem property.
 
 True gradient descent on the whole extended loss, by the graph's reverse-mode
 differentiation evaluated on exact rationals, compared at every step with the
@@ -11,12 +11,32 @@ predicted state ``theta_hat`` of the *trajectory theorem*:
 * step ``K``: only ``w`` moves, exactly as one plain GD step of ``f`` (T3), the latter
   computed by the independent backprop of ``zoo.references``.
 
-Nothing here uses the lemmas to compute a gradient; they only predict.
+Around that trajectory check, every run also checks (issue 11), each by name in
+``Report.properties``:
+
+* **T4** (``properties.check_depth``): ``K`` is the program's depth, recomputed from the
+  bodies; **T5** (``properties.check_trainable``): a walk of ``F``'s graph finds no fixed
+  number; **T6**: given as ``data_independence`` (``properties.check_data_independence``
+  builds the extension twice from two data sets), else reported as skipped;
+* **moved set**: per step, the entries that moved against ``properties.predicted_moved``
+  (from the program and the compiler's layout, not from the run);
+* **kink margin** (``verify.kinks``): per predicted state, every gate lies outside the kinks
+  of ``sat`` by the flat-gates margin (else refuted), no live piecewise unit sits on a kink
+  (else unknown);
+* **oracle** (``verify.oracle``): the gradient at every ``theta_hat_k`` (and at a perturbed
+  neighbour) by a second, independent implementation (torch autograd in float64, sympy
+  exactly on tiny instances);
+* **T1** against the interpreter *and* every independent reference (``references``).
+
+The verdict is "verified" only if every check ran and passed; a refutation's message names
+the first failed check (``Report.first_failure``), never what passed. Nothing here uses
+the lemmas to compute a gradient; they only predict.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -28,6 +48,10 @@ from ..extension.compiler import Extension
 from ..graph.evaluate import evaluate
 from ..program.interpreter import run_program
 from ..zoo import references as ref
+from . import kinks as kink_check
+from . import oracle as oracle_mod
+from . import properties
+from .properties import REFUTED, SKIPPED, UNKNOWN, VERIFIED, Property
 
 PARAM_ORDER_NOTE = "parameters are compared in the order of Extension.shapes"
 
@@ -60,6 +84,11 @@ class StepReport:
     seconds: float
     mismatch: Mismatch | None = None
     mismatched: list[str] = field(default_factory=list)
+    moved_set: str = "not checked"  # verified | refuted | not checked
+    kink: str = "not checked"  # verified | refuted | unknown | not checked
+    min_gate_margin: str = ""
+    live_units_at_kink: int = 0
+    oracle: str = "not checked"  # verified | refuted | skipped | not checked
 
 
 @dataclass
@@ -77,6 +106,10 @@ class Report:
     steps: list[StepReport] = field(default_factory=list)
     final_weights_equal: bool | None = None
     reference_equal: bool | None = None
+    reference_results: dict[str, bool] = field(default_factory=dict)
+    properties: list[Property] = field(default_factory=list)
+    first_failure: str = ""
+    oracle: dict[str, Any] = field(default_factory=dict)
     forward_output_equal: bool | None = None
     aux_zero: bool | None = None
     inert_after_K: bool | None = None
@@ -88,6 +121,10 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def property(self, name: str) -> Property | None:
+        """The checked property called ``name`` (T1..T6, moved set, kink margin, oracle)."""
+        return next((p for p in self.properties if p.name == name), None)
 
 
 def _fmt(v: Any) -> str:
@@ -120,6 +157,12 @@ def _moved(old: dict[str, np.ndarray], new: dict[str, np.ndarray], order: list[s
     return names, count
 
 
+def _reference_equal(a_of_d: np.ndarray, reference: np.ndarray) -> bool:
+    """T1 against one independent reference: exact equality, entry by entry."""
+    ref_arr = np.asarray(reference, dtype=object).reshape(np.shape(a_of_d))
+    return bool(np.array_equal(a_of_d, ref_arr))
+
+
 def gd_step(ext: Extension, theta: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
             eta: Fraction, backend: Backend = EXACT, prune: bool = False,
             chunk: int | None = None) -> dict[str, np.ndarray]:
@@ -141,40 +184,109 @@ def forward_outputs(ext: Extension, theta: dict[str, np.ndarray], x: np.ndarray,
     return vals[0], vals[1:]
 
 
+ORACLE_MODES = ("auto", "torch", "sympy", "both", "off")
+
+
+class CheckOptionError(ValueError):
+    """An option of the checker is out of range (one sentence, with the fix)."""
+
+
+def _oracle_engines(mode: str, ext: Extension, n: int) -> tuple[list[str], str]:
+    """The oracle engines to run, and why some are skipped (``mode`` explicit or auto)."""
+    if mode not in ORACLE_MODES:
+        raise CheckOptionError(f"unknown oracle {mode!r}; choose one of {', '.join(ORACLE_MODES)}")
+    if mode == "off":
+        return [], "oracle off"
+    has_torch = oracle_mod.torch_available()
+    tiny = ext.n_parameters <= oracle_mod.SYMPY_PARAMS and n <= oracle_mod.SYMPY_SAMPLES
+    if mode == "auto":
+        if ext.n_parameters > oracle_mod.ORACLE_LIMIT:
+            return [], (f"oracle skipped: {ext.n_parameters} parameters > "
+                        f"{oracle_mod.ORACLE_LIMIT} (auto limit)")
+        engines = (["torch"] if has_torch else []) + (["sympy"] if tiny else [])
+        why = "" if has_torch else "torch is not installed"
+        return engines, why
+    wanted = {"torch": ["torch"], "sympy": ["sympy"], "both": ["torch", "sympy"]}[mode]
+    return wanted, ""
+
+
 def check_exact(
     ext: Extension,
     x: np.ndarray,
     y: np.ndarray,
     *,
+    references: dict[str, np.ndarray] | None = None,
     reference_w: np.ndarray | None = None,
     held_out: np.ndarray | None = None,
     dataset: str = "",
     eta: Fraction | None = None,
     prune: bool = False,
+    chunk: int | None = None,
+    oracle: str = "auto",
+    kinks: bool = True,
+    data_independence: Property | None = None,
 ) -> Report:
-    """Run true exact GD on the extension and check every step (see the module docstring).
+    """Run true exact GD on the extension and check every step and T1..T6 (module docstring).
 
-    ``eta`` overrides the step size GD runs with (the heads were built for ``ext.eta``;
-    a different value is a negative control).
+    ``references`` maps a name (e.g. ``"numpy reference"``, ``"concrete run"``) to an
+    independently computed ``A(D)``; T1 requires ``w_K`` to equal the interpreter's output
+    and every reference (``Report.reference_results``). ``reference_w`` is a deprecated
+    alias of ``references={"numpy reference": reference_w}``. ``eta`` overrides the step
+    size GD runs with (a negative control). ``oracle``: ``auto`` (torch up to
+    ``oracle.ORACLE_LIMIT`` parameters, plus sympy on tiny instances), ``torch``, ``sympy``,
+    ``both`` or ``off``; an engine asked for explicitly that cannot run makes the verdict
+    ``unknown``. ``kinks=False`` skips the kink-margin check (then reported as skipped).
+    ``data_independence``: the T6 result of ``properties.check_data_independence``.
+    ``prune``/``chunk`` are passed to the evaluator of the GD steps.
     """
     t_start = time.perf_counter()
+    refs: dict[str, np.ndarray] = dict(references or {})
+    if reference_w is not None:
+        warnings.warn("check_exact(reference_w=...) is deprecated; pass "
+                      "references={'numpy reference': w}", DeprecationWarning, stacklevel=2)
+        refs.setdefault("numpy reference", reference_w)
     program, net = ext.program, ext.net
     run_eta = Fraction(ext.eta if eta is None else eta)
     report = Report("verified", program.name, net.describe(), dataset, int(x.shape[0]), ext.K,
                     ext.n_parameters, str(run_eta))
+    engines, oracle_why = _oracle_engines(oracle, ext, int(x.shape[0]))
+    failures: list[str] = []  # sentences of the failed checks, in the order they ran
+    labels: list[str] = []
+
+    def fail(label: str, sentence: str) -> None:
+        labels.append(label)
+        failures.append(sentence)
+
+    # static properties first: they do not depend on the data
+    t4 = properties.check_depth(ext)
+    t5 = properties.check_trainable(ext)
+    t6 = data_independence or Property(
+        "T6", SKIPPED, "not checked in this run (pass data_independence="
+        "check_data_independence(build, data_a, data_b))")
+    for p in (t4, t5, t6):
+        if p.status == REFUTED:
+            fail(p.name, f"{p.name}: {p.detail}")
+
     order = list(ext.shapes)
     registers = run_program(program, x, y, EXACT)
     a_of_d = registers["w"]
-    if reference_w is not None:
-        report.reference_equal = bool(np.array_equal(a_of_d, reference_w))
+    for name, w_ref in refs.items():
+        report.reference_results[name] = _reference_equal(a_of_d, w_ref)
+    if refs:
+        report.reference_equal = all(report.reference_results.values())
     theta = {n: v.copy() for n, v in ext.theta0.items()}
-    by_step = program.by_step()
+    oracle_steps: list[str] = []
+    oracle_failed = False
+    kink_status: list[str] = []
+    moved_status: list[str] = []
+    stopped = False
     for k in range(ext.K + 1):
         t0 = time.perf_counter()
-        new = gd_step(ext, theta, x, y, run_eta, prune=prune)
+        new = gd_step(ext, theta, x, y, run_eta, prune=prune, chunk=chunk)
+        grad_f = None
         if k < ext.K:
             expected = ext.predicted(k + 1, registers)
-            written = [ext.register_param[i.target.name] for i in by_step.get(k, [])]
+            written = [ext.register_param[i.target.name] for i in program.by_step().get(k, [])]
             written.append(f"clock.z{k + 1}")
         else:
             expected = dict(theta)
@@ -185,16 +297,52 @@ def check_exact(
         moved, moved_n = _moved(theta, new, order)
         _, pred_n = _moved(theta, expected, order)
         mismatch = _first_mismatch(k, new, expected, order)
-        status = "verified" if mismatch is None else "refuted"
         wrong = [n for n in order if _changed(new[n], expected[n]).any()]
-        report.steps.append(StepReport(k, status, written, moved, moved_n, pred_n,
-                                       round(time.perf_counter() - t0, 4), mismatch, wrong))
+        step = StepReport(k, "verified" if mismatch is None else "refuted", written, moved,
+                          moved_n, pred_n, 0.0, mismatch, wrong)
+        report.steps.append(step)
         if mismatch is not None:
-            report.status = "refuted"
             report.mismatch = mismatch
-            report.message = f"refuted at {mismatch.sentence()}"
+            fail(f"step {k} {mismatch.parameter}", mismatch.sentence())
             if k == ext.K:
                 report.inert_after_K = False
+            stopped = True
+        if not stopped:
+            # the moved set against the program's and the layout's prediction
+            observed = properties.moved_entries(theta, new, order)
+            predicted = properties.predicted_moved(ext, k, registers, grad_f)
+            diff = properties.compare_moved(k, observed, predicted, order)
+            step.moved_set = "refuted" if diff else "verified"
+            moved_status.append(step.moved_set)
+            if diff:
+                step.status = "refuted"
+                fail("moved set", f"moved set: {diff}")
+                stopped = True
+        if not stopped and kinks:
+            state = ext.predicted(k, registers) if k <= ext.K else theta
+            ks = kink_check.check_kinks(ext, state, x, k)
+            step.kink, step.min_gate_margin, step.live_units_at_kink = (
+                ks.status, ks.min_gate_margin, ks.at_kink)
+            kink_status.append(ks.status)
+            if ks.status == "refuted":
+                step.status = "refuted"
+                fail("kink margin", f"kink margin: {ks.detail}")
+                stopped = True
+            elif ks.status == "unknown":
+                labels.append("kink margin (unknown)")
+        if not stopped and engines:
+            bad = _run_oracle(ext, engines, k, theta, expected, run_eta, x, y, order, prune)
+            step.oracle = "refuted" if bad else "verified"
+            oracle_steps.append(step.oracle)
+            if bad:
+                oracle_failed = True
+                step.status = "refuted"
+                fail("oracle", f"oracle: {bad.sentence()}")
+                stopped = True
+        elif not engines:
+            step.oracle = "skipped"
+        step.seconds = round(time.perf_counter() - t0, 4)
+        if stopped:
             break
         if k == ext.K:
             report.inert_after_K = True
@@ -202,20 +350,148 @@ def check_exact(
         if k == ext.K - 1:
             _check_final(report, ext, theta, a_of_d, x, held_out)
     report.final_weights = [str(v) for v in a_of_d]
-    if report.status == "verified" and not all(
-        v is not False for v in (report.final_weights_equal, report.forward_output_equal,
-                                 report.aux_zero, report.reference_equal, report.inert_after_K)
-    ):
+
+    # T1 .. T3
+    t1 = _t1(report, stopped)
+    t2 = _t2(report, stopped)
+    t3 = _t3(report, stopped)
+    for p in (t1, t2, t3):
+        if p.status == REFUTED:
+            fail(p.name, f"{p.name}: {p.detail}")
+    traj = Property("trajectory", REFUTED if report.mismatch else (
+        VERIFIED if len(report.steps) == ext.K + 1 else UNKNOWN),
+        report.mismatch.sentence() if report.mismatch else
+        f"GD(theta_hat_k) = theta_hat_(k+1) for k < {ext.K}; step {ext.K} plain GD on f")
+    moved_p = _summary("moved set", moved_status, ext.K + 1,
+                       "moved entries = the program's and the layout's prediction")
+    if not kinks:
+        kink_p = Property("kink margin", SKIPPED, "kink check turned off")
+    else:
+        kink_p = _summary("kink margin", kink_status, ext.K + 1,
+                          "every gate outside [0, 1] by >= the flat-gates margin; no live "
+                          "unit on a kink")
+        if "unknown" in kink_status and kink_p.status != REFUTED:
+            first_unknown = next(s for s in report.steps if s.kink == "unknown")
+            kink_p = Property("kink margin", UNKNOWN,
+                              f"step {first_unknown.step}: {first_unknown.live_units_at_kink} "
+                              "live unit entries on a kink: the gradient rests on a "
+                              "derivative convention")
+    oracle_p = _oracle_property(engines, oracle_why, oracle, oracle_steps, oracle_failed,
+                                ext.K + 1, failures)
+    report.oracle = {"engines": engines, "status": oracle_p.status, "detail": oracle_p.detail,
+                     "mode": oracle}
+    report.properties = [t1, t2, t3, t4, t5, t6, traj, moved_p, kink_p, oracle_p]
+
+    if failures:
         report.status = "refuted"
-    if report.status == "verified":
+        report.first_failure = labels[0] if labels[0] != "kink margin (unknown)" else next(
+            (lb for lb in labels if lb != "kink margin (unknown)"), labels[0])
+        report.message = f"refuted: {failures[0]}"
+    elif any(p.status == UNKNOWN for p in report.properties):
+        report.status = "unknown"
+        p = next(p for p in report.properties if p.status == UNKNOWN)
+        report.first_failure = p.name
+        report.message = f"unknown: {p.name}: {p.detail}"
+    else:
+        report.status = "verified"
         report.message = (f"verified: {ext.K} GD steps reproduce {program.name}'s weights "
-                          f"exactly; step {ext.K} is plain GD on f")
-    elif not report.message:
-        failed = [k for k in ("final_weights_equal", "forward_output_equal", "aux_zero",
-                              "reference_equal") if getattr(report, k) is False]
-        report.message = "refuted: " + ", ".join(failed)
+                          f"exactly; step {ext.K} is plain GD on f; "
+                          + ", ".join(f"{p.name} {p.status}" for p in report.properties))
     report.seconds = round(time.perf_counter() - t_start, 3)
     return report
+
+
+def _summary(name: str, statuses: list[str], total: int, ok: str) -> Property:
+    if "refuted" in statuses:
+        return Property(name, REFUTED, "see the first failure")
+    if len(statuses) < total:
+        return Property(name, UNKNOWN if not statuses else UNKNOWN,
+                        f"checked {len(statuses)} of {total} steps (the run stopped earlier)")
+    return Property(name, VERIFIED, f"{ok} at all {total} steps")
+
+
+def _oracle_property(engines: list[str], why: str, mode: str, steps: list[str], failed: bool,
+                     total: int, failures: list[str]) -> Property:
+    if failed:
+        return Property("oracle", REFUTED, next(f for f in failures if f.startswith("oracle")))
+    if mode == "off":
+        return Property("oracle", SKIPPED, "oracle off")
+    if not engines:
+        # auto without torch (or over the size limit) is a skip; asked-for engines are checked
+        return Property("oracle", SKIPPED, why or "no oracle engine")
+    missing = [e for e in engines if e == "torch" and not oracle_mod.torch_available()]
+    if missing:
+        status = UNKNOWN if mode in ("torch", "both") else SKIPPED
+        return Property("oracle", status, "torch is not installed: the torch oracle did not run")
+    if len(steps) < total:
+        return Property("oracle", UNKNOWN if not failures else SKIPPED,
+                        f"checked {len(steps)} of {total} steps")
+    detail = (f"{' and '.join(engines)} gradient = the checker's at every theta_hat_k and at "
+              "a perturbed neighbour")
+    if why:
+        detail += f" ({why})"
+    return Property("oracle", VERIFIED, detail)
+
+
+def _run_oracle(ext: Extension, engines: list[str], k: int, theta: dict[str, np.ndarray],
+                expected: dict[str, np.ndarray], eta: Fraction, x: np.ndarray, y: np.ndarray,
+                order: list[str], prune: bool) -> oracle_mod.Disagreement | None:
+    """The oracle at ``theta`` (= theta_hat_k) against the predicted update, then at a
+    perturbed neighbour against the checker's autodiff gradient."""
+    predicted_grad = {n: (np.asarray(theta[n], dtype=object) - np.asarray(expected[n],
+                                                                          dtype=object)) / eta
+                      for n in order}
+    shift = oracle_mod.perturbation(ext, seed=k)
+    nearby = {n: np.asarray(theta[n], dtype=object) + shift[n] for n in order}
+    grads = ext.gradient_nodes()
+    names = [n for n in order if grads[n] is not None]
+    vals = evaluate([grads[n] for n in names], EXACT, nearby, x, y, prune=prune)
+    ad_nearby = {n: np.zeros(ext.shapes[n], dtype=object) + Fraction(0) for n in order}
+    for n, v in zip(names, vals, strict=True):
+        ad_nearby[n] = np.asarray(v, dtype=object).reshape(ext.shapes[n])
+    for engine in engines:
+        if engine == "torch" and not oracle_mod.torch_available():
+            continue
+        fn = oracle_mod.torch_gradient if engine == "torch" else oracle_mod.sympy_gradient
+        bad = oracle_mod.compare(k, order, fn(ext, theta, x, y), predicted_grad, "theta_hat",
+                                 engine)
+        if bad is None:
+            bad = oracle_mod.compare(k, order, fn(ext, nearby, x, y), ad_nearby, "perturbed",
+                                     engine)
+        if bad is not None:
+            return bad
+    return None
+
+
+def _t1(report: Report, stopped: bool) -> Property:
+    bad_refs = [n for n, ok in report.reference_results.items() if not ok]
+    if report.final_weights_equal is False:
+        return Property("T1", REFUTED, "w_K differs from the interpreter's A(D)")
+    if bad_refs:
+        return Property("T1", REFUTED, f"A(D) differs from the reference {bad_refs[0]!r}")
+    if report.final_weights_equal is None:
+        return Property("T1", UNKNOWN, "theta_K was not reached (an earlier check failed)")
+    names = ", ".join(report.reference_results) or "no independent reference given"
+    return Property("T1", VERIFIED, f"w_K = A(D) of the interpreter; references: {names}")
+
+
+def _t2(report: Report, stopped: bool) -> Property:
+    if report.forward_output_equal is False:
+        return Property("T2", REFUTED, "F_main(x; theta_K) differs from f(x; A(D))")
+    if report.aux_zero is False:
+        return Property("T2", REFUTED, "an aux head is nonzero at theta_K")
+    if report.forward_output_equal is None:
+        return Property("T2", UNKNOWN, "theta_K was not reached (an earlier check failed)")
+    return Property("T2", VERIFIED, "F_main = f(.; A(D)) on training and held-out inputs; "
+                    "F_aux = 0")
+
+
+def _t3(report: Report, stopped: bool) -> Property:
+    if report.inert_after_K is False:
+        return Property("T3", REFUTED, "step K is not plain GD on f")
+    if report.inert_after_K is None:
+        return Property("T3", UNKNOWN, "step K was not reached (an earlier check failed)")
+    return Property("T3", VERIFIED, "step K moves only w, exactly as plain GD on f")
 
 
 def _check_final(report: Report, ext: Extension, theta: dict[str, np.ndarray],
