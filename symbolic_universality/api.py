@@ -452,15 +452,20 @@ def exact_text(report: Any) -> str:
         ("T2  F_aux = 0", report.aux_zero),
         ("T3  step K moves only w, as plain GD on f", report.inert_after_K),
     ]
+    out_props = []
     for prop in getattr(report, "properties", None) or []:
         name = prop.get("name") if isinstance(prop, Mapping) else getattr(prop, "name", "")
         st = prop.get("status") if isinstance(prop, Mapping) else getattr(prop, "status", "")
-        if name and name[:2] in ("T4", "T5", "T6"):
-            checks.append((f"{name}", st == "verified" if st in ("verified", "refuted")
-                           else None))
+        detail = prop.get("detail") if isinstance(prop, Mapping) else getattr(prop, "detail", "")
+        if name in ("T1", "T2", "T3"):
+            continue
+        mark = {"verified": "yes", "refuted": "NO"}.get(st, st)
+        out_props.append(f"  {name:<11} {mark:<8} {detail}")
     for label, ok in checks:
         mark = "n/a" if ok is None else ("yes" if ok else "NO")
         out.append(f"  {label:<52} {mark}")
+    if out_props:
+        out += ["", *out_props]
     out += ["", f"exact: {report.status.upper()} ({report.message}; {report.seconds} s)"]
     return "\n".join(out)
 

@@ -366,8 +366,32 @@ def exact_references(job: Job, *, concrete: bool = True) -> dict[str, np.ndarray
     return refs
 
 
+def other_data(data: Dataset) -> Dataset:
+    """A data set of the same shape with other samples (for T6): shifted inputs, rolled labels."""
+    n = max(data.c, data.n - 1) if data.n > data.c else data.n
+    x = data.x[:n] * 2 + Fraction(1, 3)
+    labels = np.roll(data.labels[:n], 1)
+    y = np.zeros((n, data.c), dtype=object)
+    y[...] = Fraction(0)
+    y[np.arange(n), labels] = Fraction(1)
+    return Dataset(data.name + " (T6 twin)", x, y, labels, data.c)
+
+
+def data_independence(job: Job) -> Any:
+    """T6 for the job: its extension built again through the pipeline from other data."""
+    from .verify.properties import check_data_independence
+
+    def rebuild(ds: Dataset) -> Extension:
+        return build(job.algorithm_spec, job.net, ds, options=job.options,
+                     samples=None, fault=job.extension.fault,
+                     float_constants=job.float_constants).extension
+
+    return check_data_independence(rebuild, job.data, other_data(job.data))
+
+
 def verify_exact(job: Job, **check_options: Any) -> Report:
-    """The exact checker on a prepared job, against every independent reference."""
+    """The exact checker on a prepared job, against every independent reference (T1..T6)."""
     refs = job.references or exact_references(job)
+    check_options.setdefault("data_independence", data_independence(job))
     return check_exact(job.extension, job.data.x, job.data.y, references=refs,
                        held_out=job.held_out, dataset=job.data.name, **check_options)
