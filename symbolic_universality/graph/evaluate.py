@@ -264,10 +264,9 @@ class Evaluator:
         self.backend = backend
         self.strict = strict
         self.prune = prune
-        self.bindings = {k: backend.asarray(v) if not isinstance(v, np.ndarray) else v
-                         for k, v in bindings.items()}
-        self.x = x
-        self.y = y
+        self.bindings = {k: backend.bind(v) for k, v in bindings.items()}
+        self.x = backend.data(x)
+        self.y = backend.data(y)
         self.n = 0 if x is None else int(x.shape[0])
         self.chunk = chunk or max(self.n, 1)
         self._unbatched: dict[int, Any] = {}
@@ -320,7 +319,8 @@ class Evaluator:
                 if isinstance(v, np.ndarray) and not v.flags.writeable:
                     v = v.copy()  # a cached constant: the caller gets its own array
                 results[o.id] = v
-        return [results[o.id] for o in outputs]
+        export = self.backend.export
+        return [export(results[o.id]) for o in outputs]
 
     def value(self, node: Node) -> Any:
         return self.values([node])[0]
@@ -491,10 +491,11 @@ class Evaluator:
         m = self._m
         a2 = np.asarray(a).reshape(m, -1)
         b2 = np.asarray(b).reshape(m, -1)
+        mm = self.backend.matmul
         if a2.shape[1] < b2.shape[1]:
             # the same product, the wider factor transposed first (a much faster BLAS call)
-            return (b2.T @ a2).T.reshape(r.shape)
-        return (a2.T @ b2).reshape(r.shape)
+            return mm(b2.T, a2).T.reshape(r.shape)
+        return mm(a2.T, b2).reshape(r.shape)
 
     def _small_zero(self, val: Any) -> bool:
         if not self.backend.exact:
@@ -789,12 +790,15 @@ class Evaluator:
 
     def _matmul(self, an: Node, bn: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         va, vb = len(an.shape) == 1, len(bn.shape) == 1
+        mm = self.backend.matmul
         if not an.batched and not bn.batched:
+            if a.ndim == 2:
+                return mm(a, b)
             return np.asarray(a @ b)
         if an.batched and not bn.batched and va:
-            return np.asarray(a @ b)  # (m,k) @ (k,) or (k,l)
+            return mm(a, b)  # (m,k) @ (k,) or (k,l)
         if not an.batched and bn.batched and vb:
-            return np.asarray(b @ a.T)  # rows x_i -> (A x_i)
+            return mm(b, a.T)  # rows x_i -> (A x_i)
         if an.batched and bn.batched and va and vb:
             return np.asarray((a * b).sum(axis=-1))
         a3 = a[..., None, :] if va else a

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.flint import arithmetic_of, exact_backend
 from ..backends.scalars import EXACT, Backend
 from ..extension.compiler import Extension
 from ..graph.evaluate import evaluate
@@ -85,6 +86,8 @@ class Report:
     message: str = ""
     final_weights: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    exact_backend: str = "fraction"  # the arithmetic of GD on the extension: flint | fraction
+    exact_backend_note: str = ""  # why Fractions were used when FLINT was asked for
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,7 +130,7 @@ def gd_step(ext: Extension, theta: dict[str, np.ndarray], x: np.ndarray, y: np.n
     grads = ext.gradient_nodes()
     names = [n for n in ext.shapes if grads[n] is not None]
     values = evaluate([grads[n] for n in names], backend, theta, x, y, prune=prune, chunk=chunk)
-    rate = backend.scalar(eta)
+    rate = backend.export(backend.scalar(eta))  # values come back in the caller's numbers
     new = dict(theta)
     for n, v in zip(names, values, strict=True):
         new[n] = np.asarray(theta[n] - rate * np.asarray(v)).reshape(ext.shapes[n])
@@ -151,17 +154,24 @@ def check_exact(
     dataset: str = "",
     eta: Fraction | None = None,
     prune: bool = False,
+    backend: str | Backend | None = None,
 ) -> Report:
     """Run true exact GD on the extension and check every step (see the module docstring).
 
     ``eta`` overrides the step size GD runs with (the heads were built for ``ext.eta``;
-    a different value is a negative control).
+    a different value is a negative control). ``backend`` chooses the exact arithmetic of
+    GD on the extension: ``None``/``"flint"`` python-flint when importable (else Fractions,
+    said in the report), ``"fraction"`` the Fraction reference; the report's
+    ``exact_backend`` records which one ran.
     """
+    gd_backend, note = exact_backend(backend)
     t_start = time.perf_counter()
     program, net = ext.program, ext.net
     run_eta = Fraction(ext.eta if eta is None else eta)
     report = Report("verified", program.name, net.describe(), dataset, int(x.shape[0]), ext.K,
                     ext.n_parameters, str(run_eta))
+    report.exact_backend = arithmetic_of(gd_backend)
+    report.exact_backend_note = note
     order = list(ext.shapes)
     registers = run_program(program, x, y, EXACT)
     a_of_d = registers["w"]
@@ -171,7 +181,7 @@ def check_exact(
     by_step = program.by_step()
     for k in range(ext.K + 1):
         t0 = time.perf_counter()
-        new = gd_step(ext, theta, x, y, run_eta, prune=prune)
+        new = gd_step(ext, theta, x, y, run_eta, gd_backend, prune=prune)
         if k < ext.K:
             expected = ext.predicted(k + 1, registers)
             written = [ext.register_param[i.target.name] for i in by_step.get(k, [])]
