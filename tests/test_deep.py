@@ -103,3 +103,27 @@ def test_gd_from_zero_weights_is_proved_by_the_smt_backend():
                              algorithm="gd", options={"T": 2, "w0": w0})
     assert report.status == "verified", report.message
     assert report.backend_status("smt") == "verified"
+
+
+def test_symbolic_backends_evaluate_a_deep_chain_without_recursion_in_the_evaluator():
+    """The algebra (sympy) and SMT (z3) backends run the same iterative evaluator."""
+    import sympy as sp
+    import z3
+
+    from symbolic_universality.backends.symbolic import SYMPY, Z3
+
+    p = g.param("p", ())
+    q = g.param("q", ())
+    out = g.mul(_chain(p, q, DEPTH), q)  # (p + N q) q
+    a, b = sp.symbols("a b")
+    with shallow_stack():
+        (v,) = evaluate([out], SYMPY, {"p": np.asarray(a, dtype=object),
+                                       "q": np.asarray(b, dtype=object)}, prune=True)
+    assert sp.expand(v.item() - (a + DEPTH * b) * b) == 0
+    za, zb = z3.Reals("za zb")
+    with shallow_stack():
+        (v,) = evaluate([out], Z3, {"p": np.asarray(za, dtype=object),
+                                    "q": np.asarray(zb, dtype=object)}, prune=True)
+    solver = z3.Solver()
+    solver.add(v.item() != (za + DEPTH * zb) * zb)
+    assert solver.check() == z3.unsat
