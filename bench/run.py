@@ -94,7 +94,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     spec["threads"] = args.threads
     spec["torch_chunk"] = args.torch_chunk
     repeats = args.repeats or (1 if args.quick else 3)
-    only = set(args.only.split(",")) if args.only else {"overhead", "torch", "sympy", "size"}
+    only = set(args.only.split(",")) if args.only else {"overhead", "torch", "sympy", "size",
+                                                         "exactdirect", "deep"}
     out: dict[str, Any] = {"spec": spec, "repeats": repeats, "rows": []}
 
     def log(msg: str) -> None:
@@ -166,9 +167,86 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "ratio": speedup, "ratio_prefix": ">= " if naive.get("timed_out") else "",
                 "goal": ">= 100x", "met": speedup >= 100,
                 "memory": f"{fmt_mem(ex)} / {fmt_mem(naive)}", "check": same})
+    if "exactdirect" in only:
+        out["rows"].extend(exact_direct_rows(args, repeats, log, out))
+    if "deep" in only:
+        out["rows"].extend(deep_rows(args, log, out))
     if "size" in only:
         out["rows"].extend(size_rows(spec))
     return out
+
+
+#: The instances of issue 12's "exact checking near the algorithm's own cost" (iris, 30).
+EXACT_DIRECT = [
+    {"algorithm": "gd", "network": "linear", "dataset": "iris", "samples": 30, "T": 20},
+    {"algorithm": "gd", "network": "mlp:4-5-3:relu", "dataset": "iris", "samples": 30, "T": 6},
+]
+#: (label, backend, prune, mode): the rows of each instance; the first is the goal row.
+EXACT_VARIANTS = [
+    ("flint, pruned, K GD steps", "flint", True, "steps"),
+    ("fraction, pruned, K GD steps", "fraction", True, "steps"),
+    ("flint, unpruned, K GD steps", "flint", False, "steps"),
+    ("fraction, unpruned, K GD steps", "fraction", False, "steps"),
+    ("flint, whole check_exact, pruned", "flint", True, "verify"),
+]
+
+
+def exact_direct_rows(args: argparse.Namespace, repeats: int, log: Any,
+                      out: dict[str, Any]) -> list[dict[str, Any]]:
+    """Exact GD on the extension against the same algorithm run directly in exact rationals.
+
+    For each instance, the direct run and every variant are interleaved in each repeat
+    (fresh processes), the best of ``repeats`` kept. Goal: the first variant <= 3x.
+    """
+    rows: list[dict[str, Any]] = []
+    for inst in EXACT_DIRECT:
+        tag = f"gd {inst['network']} T={inst['T']}, iris {inst['samples']}"
+        runs: dict[str, list[dict[str, Any]]] = {"direct": []}
+        for i in range(repeats):
+            log(f"[{i + 1}/{repeats}] exact direct run and exact extension, {tag} ...")
+            runs["direct"].append(worker("exact-direct", inst, args.threads, args.timeout))
+            for label, backend, prune, mode in EXACT_VARIANTS:
+                spec = {**inst, "backend": backend, "prune": prune, "mode": mode}
+                runs.setdefault(label, []).append(
+                    worker("exact-extension", spec, args.threads, args.timeout))
+        direct = best(runs["direct"])
+        out[f"exact_direct {tag}"] = {k: best(v) for k, v in runs.items()}
+        for j, (label, _, _, _) in enumerate(EXACT_VARIANTS):
+            ours = best(runs[label])
+            if "error" in ours or "error" in direct:
+                rows.append({"name": f"exact vs direct ({tag}, {label})",
+                             "error": ours.get("error") or direct.get("error")})
+                continue
+            ratio = ours["seconds"] / direct["seconds"]
+            check = "same w" if ours["w"] == direct["w"] else "W DIFFERS"
+            if ours.get("ad_seconds") is not None:
+                check += f"; AD once {ours['ad_seconds']:.3f} s"
+            rows.append({
+                "name": f"exact {label} / direct exact run ({tag})" if j == 0 else
+                        f"  ({label})",
+                "ours": fmt_s(ours), "baseline": fmt_s(direct), "ratio": ratio,
+                "goal": "<= 3" if j == 0 else "-", "met": ratio <= 3 if j == 0 else None,
+                "memory": f"{fmt_mem(ours)} / {fmt_mem(direct)}", "check": check})
+    return rows
+
+
+def deep_rows(args: argparse.Namespace, log: Any, out: dict[str, Any]) -> list[dict[str, Any]]:
+    """gd T = 100 on linear/tiny: the whole exact check (issue 10 item 3), FLINT, pruned."""
+    inst = {"algorithm": "gd", "network": "linear", "dataset": "tiny", "T": 100,
+            "backend": "flint", "prune": True, "mode": "verify"}
+    log("deep program: verify gd T=100 on linear/tiny ...")
+    ours = worker("exact-extension", inst, args.threads, args.timeout)
+    direct = worker("exact-direct", inst, args.threads, args.timeout)
+    out["deep gd T=100"] = {"ours": ours, "direct": direct}
+    if "error" in ours or "error" in direct:
+        return [{"name": "deep: verify gd T=100 linear/tiny",
+                 "error": ours.get("error") or direct.get("error")}]
+    return [{"name": "deep: verify gd T=100 linear/tiny (K=101) / direct exact run",
+             "ours": fmt_s(ours), "baseline": fmt_s(direct),
+             "ratio": ours["seconds"] / direct["seconds"], "goal": "verified",
+             "met": ours["status"] == "verified", "memory": f"{fmt_mem(ours)} / {fmt_mem(direct)}",
+             "check": ours["status"] + ("; same w" if ours["w"] == direct["w"] else
+                                        "; W DIFFERS")}]
 
 
 def size_rows(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -238,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS / torch threads of every measuring process (default 1: "
                              "reproducible on a shared machine; 0 keeps the libraries' default)")
-    parser.add_argument("--only", default=None, help="comma list of overhead,torch,sympy,size")
+    parser.add_argument("--only", default=None,
+                        help="comma list of overhead,torch,sympy,size,exactdirect,deep")
     parser.add_argument("--sympy-timeout", type=float, default=None,
                         help="seconds before naive sympy is cut off (reported as a bound)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per measurement")

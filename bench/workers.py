@@ -186,7 +186,65 @@ def sympy_naive(spec: dict[str, Any]) -> dict[str, Any]:
             "rss_start_mb": rss, "peak_rss_mb": _peak_mb()}
 
 
+# ------------------------------------------------ exact on the extension vs direct exact
+
+
+def _exact_job(spec: dict[str, Any]) -> Any:
+    from symbolic_universality.pipeline import prepare
+
+    return prepare(spec["algorithm"], spec["network"], spec["dataset"], spec.get("samples"),
+                   T=spec["T"])
+
+
+def exact_direct(spec: dict[str, Any]) -> dict[str, Any]:
+    """The algorithm run directly in exact rationals (``zoo.references``, Fractions)."""
+    job = _exact_job(spec)
+    rss = _rss_mb()
+    t0 = time.perf_counter()
+    w = job.reference_weights()
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "w": [str(v) for v in np.asarray(w).reshape(-1)],
+            "rss_start_mb": rss, "peak_rss_mb": _peak_mb()}
+
+
+def exact_extension(spec: dict[str, Any]) -> dict[str, Any]:
+    """Exact GD on the extension: ``K`` steps (``mode=steps``) or the whole ``check_exact``.
+
+    ``backend``: ``flint`` or ``fraction``; ``prune``: the evaluator's pruning. The graph AD
+    (done once per extension) is timed apart (``ad_seconds``) in ``steps`` mode.
+    """
+    from symbolic_universality.backends.flint import exact_backend
+    from symbolic_universality.pipeline import verify_exact
+    from symbolic_universality.verify.steps import gd_step
+
+    job = _exact_job(spec)
+    ext, x, y = job.extension, job.data.x, job.data.y
+    backend, note = exact_backend(spec["backend"])
+    rss = _rss_mb()
+    out: dict[str, Any] = {"steps": ext.K, "note": note}
+    if spec.get("mode") == "verify":
+        t0 = time.perf_counter()
+        report = verify_exact(job, prune=spec["prune"], backend=backend)
+        out["seconds"] = time.perf_counter() - t0
+        out["status"] = report.status
+        out["w"] = report.final_weights
+    else:
+        t0 = time.perf_counter()
+        ext.gradient_nodes()
+        out["ad_seconds"] = time.perf_counter() - t0
+        theta = {k: v.copy() for k, v in ext.theta0.items()}
+        t0 = time.perf_counter()
+        for _ in range(ext.K):
+            theta = gd_step(ext, theta, x, y, ext.eta, backend, prune=spec["prune"])
+        out["seconds"] = time.perf_counter() - t0
+        out["w"] = [str(v) for v in np.asarray(theta["w"]).reshape(-1)]
+    out.update(rss_start_mb=rss, peak_rss_mb=_peak_mb())
+    return out
+
+
 TASKS = {
+    "exact-direct": exact_direct,
+    "exact-extension": exact_extension,
     "numpy-extension": numpy_extension,
     "numpy-reference": numpy_reference,
     "numpy-tuned": numpy_tuned,

@@ -34,6 +34,22 @@ class Backend:
     def asarray(self, value: Any) -> np.ndarray:
         raise NotImplementedError
 
+    def bind(self, value: Any) -> np.ndarray:
+        """A leaf binding in the backend's arrays (arrays are taken as they are by default)."""
+        return value if isinstance(value, np.ndarray) else self.asarray(value)
+
+    def data(self, value: np.ndarray | None) -> np.ndarray | None:
+        """The inputs or labels in the backend's arrays (as given by default)."""
+        return value
+
+    def export(self, value: Any) -> Any:
+        """A value handed back by the evaluator (as computed by default)."""
+        return value
+
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a @ b`` for a matrix ``a`` and a matrix or vector ``b`` (NumPy's by default)."""
+        return np.asarray(a @ b)
+
     def scalar(self, value: Fraction | int) -> Any:
         raise NotImplementedError
 

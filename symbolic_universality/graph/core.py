@@ -20,7 +20,8 @@ knows about the construction.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -296,38 +297,93 @@ def power(a: Node, k: int) -> Node:
 # ----------------------------------------------------------------- inner products
 
 
+def _identity(v: Node) -> Node:
+    return v
+
+
+#: Results of the distributing builders, by their operands' ids (node ids are never reused;
+#: an entry lives as long as its result does). The same call returns the same node, so a
+#: rewrite applied to a shared subgraph is shared too (no copy per use).
+_VDOT_MEMO: weakref.WeakValueDictionary[tuple[int, int], Node] = weakref.WeakValueDictionary()
+_BSUM_MEMO: weakref.WeakValueDictionary[int, Node] = weakref.WeakValueDictionary()
+
+
+def _distribute(rule: Callable[..., Any], memo: Any, key: Callable[..., Any],
+                root: tuple[Node, ...]) -> Node:
+    """Apply a distributing rewrite by an explicit stack (no recursion per node).
+
+    ``rule(*args)`` returns a finished node, or ``(combine, [child args ...])``: the result
+    is ``combine`` of the children's results, each child rewritten by the same rule.
+    """
+    tasks: list[tuple[int, Any]] = [(0, root)]
+    results: list[Node] = []
+    while tasks:
+        kind, payload = tasks.pop()
+        if kind == 0:
+            k = key(*payload)
+            done = memo.get(k)
+            if done is not None:
+                results.append(done)
+                continue
+            out = rule(*payload)
+            if isinstance(out, Node):
+                memo[k] = out
+                results.append(out)
+                continue
+            combine, children = out
+            tasks.append((1, (combine, len(children), k)))
+            tasks.extend((0, c) for c in reversed(children))
+        else:
+            combine, count, k = payload
+            args = results[len(results) - count:]
+            del results[len(results) - count:]
+            out = combine(*args)
+            memo[k] = out
+            results.append(out)
+    return results[0]
+
+
 def vdot(s: Node, phi: Node) -> Node:
     """Frobenius inner product ``<s, phi>`` per sample, with the exact rewrites of the module."""
+    return _distribute(_vdot_rule, _VDOT_MEMO, _pair_key, (s, phi))
+
+
+def _pair_key(a: Node, b: Node) -> tuple[int, int]:
+    return (a.id, b.id)
+
+
+def _vdot_rule(s: Node, phi: Node) -> Any:
     if s.shape != phi.shape:
         raise GraphError(f"inner product of shapes {s.shape} and {phi.shape}")
     op = phi.op
+    ins = phi.inputs
     if op == "add":
-        return add(vdot(s, phi.inputs[0]), vdot(s, phi.inputs[1]))
+        return add, [(s, ins[0]), (s, ins[1])]
     if op == "sub":
-        return sub(vdot(s, phi.inputs[0]), vdot(s, phi.inputs[1]))
+        return sub, [(s, ins[0]), (s, ins[1])]
     if op == "neg":
-        return neg(vdot(s, phi.inputs[0]))
+        return neg, [(s, ins[0])]
     if op == "scale":
-        return scale(vdot(s, phi.inputs[0]), phi.attrs["factor"])
-    if op == "mul" and phi.inputs[0].shape == () and phi.shape != ():
-        return mul(phi.inputs[0], vdot(s, phi.inputs[1]))
-    if op == "mul" and phi.inputs[1].shape == () and phi.shape != ():
-        return mul(phi.inputs[1], vdot(s, phi.inputs[0]))
+        factor = phi.attrs["factor"]
+        return (lambda v: scale(v, factor)), [(s, ins[0])]
+    if op == "mul" and ins[0].shape == () and phi.shape != ():
+        return (lambda v: mul(ins[0], v)), [(s, ins[1])]
+    if op == "mul" and ins[1].shape == () and phi.shape != ():
+        return (lambda v: mul(ins[1], v)), [(s, ins[0])]
     if op == "reshape" and not s.batched:
-        return vdot(reshape(s, phi.inputs[0].shape), phi.inputs[0])
+        return _identity, [(reshape(s, ins[0].shape), ins[0])]
     if op == "pad" and not s.batched:
-        inner = phi.inputs[0]
         start = phi.attrs["start"]
-        return vdot(slice_(s, start, start + inner.shape[0]), inner)
+        return _identity, [(slice_(s, start, start + ins[0].shape[0]), ins[0])]
     if op == "concat" and not s.batched:
-        terms, off = [], 0
-        for part in phi.inputs:
-            terms.append(vdot(slice_(s, off, off + part.shape[0]), part))
+        children, off = [], 0
+        for part in ins:
+            children.append((slice_(s, off, off + part.shape[0]), part))
             off += part.shape[0]
-        return add_all(terms)
+        return (lambda *terms: add_all(terms)), children
     if op == "outer" and not s.batched:
-        a, b = phi.inputs
-        return vdot(a, matmul(s, b))
+        a, b = ins
+        return _identity, [(a, matmul(s, b))]
     return Node("vdot", (s, phi), (), _both(s, phi))
 
 
@@ -338,26 +394,34 @@ def bsum(a: Node) -> Node:
     """Sum over the samples (unbatched result), with the exact rewrites of the module."""
     if not a.batched:
         raise GraphError("bsum of an unbatched node")
+    return _distribute(_bsum_rule, _BSUM_MEMO, _node_key, (a,))
+
+
+def _node_key(a: Node) -> int:
+    return a.id
+
+
+def _bsum_rule(a: Node) -> Any:
     op = a.op
     if op in ("add", "sub"):
         x, y = a.inputs
         if x.batched and y.batched:
-            return Node(op, (bsum(x), bsum(y)), a.shape, False)
+            return (lambda u, v: Node(op, (u, v), a.shape, False)), [(x,), (y,)]
     if op in ("neg", "reshape", "pad", "slice", "scale", "transpose", "sum"):
-        return Node(op, (bsum(a.inputs[0]),), a.shape, False, **a.attrs)
+        return (lambda u: Node(op, (u,), a.shape, False, **a.attrs)), [(a.inputs[0],)]
     if op == "outer":
         x, y = a.inputs
         if x.batched and y.batched:
             return bdot(x, y)
         if not x.batched:
-            return outer(x, bsum(y))
-        return outer(bsum(x), y)
+            return (lambda u: outer(x, u)), [(y,)]
+        return (lambda u: outer(u, y)), [(x,)]
     if op == "mul":
         x, y = a.inputs
         if not x.batched:
-            return mul(x, bsum(y))
+            return (lambda u: mul(x, u)), [(y,)]
         if not y.batched:
-            return mul(bsum(x), y)
+            return (lambda u: mul(u, y)), [(x,)]
         if x.shape == () and y.shape != ():
             return bdot(x, y)
         if y.shape == () and x.shape != ():
@@ -365,9 +429,9 @@ def bsum(a: Node) -> Node:
     if op == "matmul":
         x, y = a.inputs
         if not x.batched:
-            return matmul(x, bsum(y))
+            return (lambda u: matmul(x, u)), [(y,)]
         if not y.batched:
-            return matmul(bsum(x), y)
+            return (lambda u: matmul(u, y)), [(x,)]
     return Node("bsum", (a,), a.shape, False)
 
 

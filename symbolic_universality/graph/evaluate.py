@@ -40,7 +40,7 @@ either way.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -55,6 +55,22 @@ _ZERO_PRESERVING_UNARY = frozenset((
     "neg", "scale", "relu", "step", "sat", "dsat", "tanh", "transpose", "reshape", "sum",
     "broadcast", "slice", "pad", "bsum", "bmean",
 ))
+
+
+def as_array(v: Any) -> np.ndarray:
+    """``v`` as an array; a scalar (a Fraction, a z3 or sympy term) as a 0-d object array.
+
+    NumPy hands back the *item* of an operation on 0-d object arrays (``-a``, ``a + b``);
+    a bare z3 term then meets an array in the next operation (``term - array``), where z3
+    tries to parse the array as a numeral. The evaluator keeps every value an array.
+    """
+    if isinstance(v, np.ndarray):
+        return v
+    if isinstance(v, (np.generic, float, int, bool)) and not isinstance(v, np.object_):
+        return np.asarray(v)
+    out = np.empty((), dtype=object)
+    out[()] = v
+    return out
 
 
 class _Zero:
@@ -74,6 +90,8 @@ PROBE_ROWS = 64
 _COMPUTE, _ALIAS, _REDUCE = 0, 1, 2  # kinds of recorded steps
 _DECISIONS_PER_PLAN = 64
 _IDENTICAL_LEAVES = ("x", "y", "inv_n")
+_EVAL, _ZQ = 0, 1  # requests of the evaluation coroutines (see Evaluator._run)
+_MISS = object()  # not memoised
 
 
 #: Constant arrays up to this many entries are shared by value; larger ones by identity.
@@ -246,10 +264,9 @@ class Evaluator:
         self.backend = backend
         self.strict = strict
         self.prune = prune
-        self.bindings = {k: backend.asarray(v) if not isinstance(v, np.ndarray) else v
-                         for k, v in bindings.items()}
-        self.x = x
-        self.y = y
+        self.bindings = {k: backend.bind(v) for k, v in bindings.items()}
+        self.x = backend.data(x)
+        self.y = backend.data(y)
         self.n = 0 if x is None else int(x.shape[0])
         self.chunk = chunk or max(self.n, 1)
         self._unbatched: dict[int, Any] = {}
@@ -302,7 +319,8 @@ class Evaluator:
                 if isinstance(v, np.ndarray) and not v.flags.writeable:
                     v = v.copy()  # a cached constant: the caller gets its own array
                 results[o.id] = v
-        return [results[o.id] for o in outputs]
+        export = self.backend.export
+        return [export(results[o.id]) for o in outputs]
 
     def value(self, node: Node) -> Any:
         return self.values([node])[0]
@@ -411,7 +429,7 @@ class Evaluator:
                 memo = self._batched
                 for node, kind, source, dead in schedule:
                     if kind == _COMPUTE:
-                        memo[node.id] = self._compute(node)
+                        memo[node.id] = self._run(self._compute_g(node))
                     elif kind == _ALIAS:
                         memo[node.id] = memo[source]
                     else:
@@ -473,10 +491,11 @@ class Evaluator:
         m = self._m
         a2 = np.asarray(a).reshape(m, -1)
         b2 = np.asarray(b).reshape(m, -1)
+        mm = self.backend.matmul
         if a2.shape[1] < b2.shape[1]:
             # the same product, the wider factor transposed first (a much faster BLAS call)
-            return (b2.T @ a2).T.reshape(r.shape)
-        return (a2.T @ b2).reshape(r.shape)
+            return mm(b2.T, a2).T.reshape(r.shape)
+        return mm(a2.T, b2).reshape(r.shape)
 
     def _small_zero(self, val: Any) -> bool:
         if not self.backend.exact:
@@ -491,13 +510,66 @@ class Evaluator:
             return self.backend.zeros(self._full_shape(node))
         return v
 
-    def _eval(self, node: Node) -> Any:
+    def _memo_value(self, node: Node) -> Any:
+        """The memoised value of ``node``'s representative, or ``_MISS``."""
         node = self._canon.get(node.id, node)
         memo = self._batched if node.batched else self._unbatched
-        v = memo.get(node.id, None)
-        if v is not None or node.id in memo:
+        return memo.get(node.id, _MISS)
+
+    def _eval(self, node: Node) -> Any:
+        """The value of ``node`` (``ZERO`` when pruned), by an explicit stack (no recursion)."""
+        v = self._memo_value(node)
+        if v is not _MISS:
             return v
-        v = ZERO if self._zeros.get(node.id) else self._compute(node)
+        return self._run(self._eval_g(node))
+
+    def _run(self, gen: Generator[tuple[int, Node], Any, Any]) -> Any:
+        """Drive the coroutines of an evaluation with an explicit stack.
+
+        A coroutine (``_eval_g``, ``_compute_g``, ``_is_zero_g``) yields ``(_EVAL, node)``
+        or ``(_ZQ, node)`` when it needs a value or a zero-ness, and is resumed with the
+        answer. Each request is answered from the memo when it can be, otherwise by a new
+        coroutine pushed on the stack: the depth of the graph never becomes the depth of
+        Python's call stack, and the order of the computations is that of the plain
+        recursive evaluation (so the logged decisions are the same).
+        """
+        stack = [gen]
+        send: Any = None
+        zeros = self._zeros
+        prune = self.prune
+        while True:
+            try:
+                kind, node = stack[-1].send(send)
+            except StopIteration as stop:
+                stack.pop()
+                if not stack:
+                    return stop.value
+                send = stop.value
+                continue
+            if kind == _EVAL:
+                send = self._memo_value(node)
+                if send is _MISS:
+                    send = None
+                    stack.append(self._eval_g(node))
+            elif not prune:
+                send = False
+            else:
+                send = zeros.get(node.id)
+                if send is None:
+                    stack.append(self._is_zero_g(node))
+
+    def _eval_g(self, node: Node) -> Generator[tuple[int, Node], Any, Any]:
+        node = self._canon.get(node.id, node)
+        memo = self._batched if node.batched else self._unbatched
+        v = memo.get(node.id, _MISS)
+        if v is not _MISS:
+            return v
+        if self._zeros.get(node.id):
+            v = ZERO
+        else:
+            v = yield from self._compute_g(node)
+            if v is not ZERO and not isinstance(v, np.ndarray):
+                v = as_array(v)  # numpy returns a 0-d operation's result unwrapped
         if node.batched:
             if v is ZERO:
                 self._zeros[node.id] = True  # the same for every chunk: never recomputed
@@ -531,26 +603,33 @@ class Evaluator:
         otherwise the answer follows from the inputs by the rules of the module docstring
         (a reduction not yet computed counts as nonzero unless its input is zero). For a
         batched node it is the same for every chunk of samples and is computed once.
+        Iterative (see :meth:`_run`).
         """
         if not self.prune:
             return False
         z = self._zeros.get(node.id)
         if z is not None:
             return z
+        return self._run(self._is_zero_g(node))
+
+    def _is_zero_g(self, node: Node) -> Generator[tuple[int, Node], Any, bool]:
+        z = self._zeros.get(node.id)
+        if z is not None:
+            return z
         rep = self._canon.get(node.id, node)
         if rep is not node:
-            z = self._is_zero(rep)
+            z = yield (_ZQ, rep)
             if rep.id in self._zeros:
                 self._zeros[node.id] = z
             return z
         if not node.batched and node.id not in self._after:
-            z = self._eval(node) is ZERO
+            z = (yield (_EVAL, node)) is ZERO
         elif node.op in REDUCTIONS and node.id in self._unbatched:
             z = self._unbatched[node.id] is ZERO
         else:
             if node.id in self._pending:
                 return False
-            z = self._zero_of(node)
+            z = yield from self._zero_of_g(node)
             if not z and node.id in self._after and not self._settled:
                 # may still turn out zero once the reductions are computed
                 self._pending.add(node.id)
@@ -558,22 +637,24 @@ class Evaluator:
         self._zeros[node.id] = z
         return z
 
-    def _zero_of(self, node: Node) -> bool:
+    def _zero_of_g(self, node: Node) -> Generator[tuple[int, Node], Any, bool]:
         op, ins = node.op, node.inputs
         if not ins:
             return False
-        is_zero = self._is_zero
         if op in _ANNIHILATE_BINARY:
             a_node, b_node = ins
             if a_node.batched and not b_node.batched:
-                return is_zero(b_node) or is_zero(a_node)
-            return is_zero(a_node) or is_zero(b_node)
+                return bool((yield (_ZQ, b_node)) or (yield (_ZQ, a_node)))
+            return bool((yield (_ZQ, a_node)) or (yield (_ZQ, b_node)))
         if op in ("add", "sub"):
-            return is_zero(ins[0]) and is_zero(ins[1])
+            return bool((yield (_ZQ, ins[0])) and (yield (_ZQ, ins[1])))
         if op in _ZERO_PRESERVING_UNARY or (op == "pow" and node.attrs["k"] >= 1):
-            return is_zero(ins[0])
+            return bool((yield (_ZQ, ins[0])))
         if op == "concat":
-            return all(is_zero(i) for i in ins)
+            for i in ins:
+                if not (yield (_ZQ, i)):
+                    return False
+            return True
         return False
 
     def _constant(self, node: Node) -> Any:
@@ -626,14 +707,15 @@ class Evaluator:
             return np.asarray(v).reshape((self._m,) + node.shape + (1,) * (ndim - len(node.shape)))
         return v
 
-    def _compute(self, node: Node) -> Any:
+    def _compute_g(self, node: Node) -> Generator[tuple[int, Node], Any, Any]:
+        """The value of ``node`` from its inputs' (a coroutine of :meth:`_run`)."""
         op = node.op
         if not node.inputs:
             return self._leaf(node)
         if op in REDUCTIONS:
             if node.id in self._unbatched:
                 return self._unbatched[node.id]
-            if self._is_zero(node):
+            if (yield (_ZQ, node)):
                 return ZERO
             if plan([node]).nested:
                 raise GraphError("nested reductions over samples are not supported")
@@ -643,18 +725,20 @@ class Evaluator:
             a_node, b_node = node.inputs
             first, second = (a_node, b_node) if not a_node.batched or b_node.batched else (
                 b_node, a_node)
-            if self.prune and (self._is_zero(first) or self._is_zero(second)):
+            if self.prune and ((yield (_ZQ, first)) or (yield (_ZQ, second))):
                 return ZERO
-            v1 = self._eval(first)
+            v1 = yield (_EVAL, first)
             if v1 is ZERO:
                 return ZERO
-            v2 = self._eval(second)
+            v2 = yield (_EVAL, second)
             if v2 is ZERO:
                 return ZERO
             a, b = (v1, v2) if first is a_node else (v2, v1)
             return self._binary(node, a, b)
         if op == "concat":
-            vals = [self._eval(i) for i in node.inputs]
+            vals = []
+            for i in node.inputs:
+                vals.append((yield (_EVAL, i)))
             if all(v is ZERO for v in vals):
                 return ZERO
             vals = [self._materialise(i, v) for i, v in zip(node.inputs, vals, strict=True)]
@@ -664,21 +748,22 @@ class Evaluator:
             return np.concatenate(vals, axis=-1)
         if op in ("add", "sub"):
             a_node, b_node = node.inputs
-            a, b = self._eval(a_node), self._eval(b_node)
+            a = yield (_EVAL, a_node)
+            b = yield (_EVAL, b_node)
             full = self._full_shape(node)
             if a is ZERO and b is ZERO:
                 return ZERO
             if b is ZERO and self._full_shape(a_node) == full:
                 return a
             if a is ZERO and self._full_shape(b_node) == full:
-                return b if op == "add" else -np.asarray(b)
+                return b if op == "add" else as_array(-np.asarray(b))
             a, b = self._materialise(a_node, a), self._materialise(b_node, b)
             nd = len(node.shape)
             a, b = self._align(a_node, a, nd), self._align(b_node, b, nd)
             return np.asarray(a + b if op == "add" else a - b)
         # unary operations
         (a_node,) = node.inputs
-        a = self._eval(a_node)
+        a = yield (_EVAL, a_node)
         if a is ZERO:
             if op in _ZERO_PRESERVING_UNARY or (op == "pow" and node.attrs["k"] >= 1):
                 return ZERO
@@ -705,12 +790,15 @@ class Evaluator:
 
     def _matmul(self, an: Node, bn: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         va, vb = len(an.shape) == 1, len(bn.shape) == 1
+        mm = self.backend.matmul
         if not an.batched and not bn.batched:
+            if a.ndim == 2:
+                return mm(a, b)
             return np.asarray(a @ b)
         if an.batched and not bn.batched and va:
-            return np.asarray(a @ b)  # (m,k) @ (k,) or (k,l)
+            return mm(a, b)  # (m,k) @ (k,) or (k,l)
         if not an.batched and bn.batched and vb:
-            return np.asarray(b @ a.T)  # rows x_i -> (A x_i)
+            return mm(b, a.T)  # rows x_i -> (A x_i)
         if an.batched and bn.batched and va and vb:
             return np.asarray((a * b).sum(axis=-1))
         a3 = a[..., None, :] if va else a

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.flint import arithmetic_of, exact_backend
 from ..backends.scalars import EXACT, Backend
 from ..extension.compiler import Extension
 from ..graph.evaluate import evaluate
@@ -118,6 +119,8 @@ class Report:
     message: str = ""
     final_weights: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    exact_backend: str = "fraction"  # the arithmetic of GD on the extension: flint | fraction
+    exact_backend_note: str = ""  # why Fractions were used when FLINT was asked for
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,7 +173,7 @@ def gd_step(ext: Extension, theta: dict[str, np.ndarray], x: np.ndarray, y: np.n
     grads = ext.gradient_nodes()
     names = [n for n in ext.shapes if grads[n] is not None]
     values = evaluate([grads[n] for n in names], backend, theta, x, y, prune=prune, chunk=chunk)
-    rate = backend.scalar(eta)
+    rate = backend.export(backend.scalar(eta))  # values come back in the caller's numbers
     new = dict(theta)
     for n, v in zip(names, values, strict=True):
         new[n] = np.asarray(theta[n] - rate * np.asarray(v)).reshape(ext.shapes[n])
@@ -225,6 +228,7 @@ def check_exact(
     oracle: str = "auto",
     kinks: bool = True,
     data_independence: Property | None = None,
+    backend: str | Backend | None = None,
 ) -> Report:
     """Run true exact GD on the extension and check every step and T1..T6 (module docstring).
 
@@ -238,7 +242,12 @@ def check_exact(
     ``unknown``. ``kinks=False`` skips the kink-margin check (then reported as skipped).
     ``data_independence``: the T6 result of ``properties.check_data_independence``.
     ``prune``/``chunk`` are passed to the evaluator of the GD steps.
+    ``backend`` chooses the exact arithmetic of
+    GD on the extension: ``None``/``"flint"`` python-flint when importable (else Fractions,
+    said in the report), ``"fraction"`` the Fraction reference; the report's
+    ``exact_backend`` records which one ran.
     """
+    gd_backend, note = exact_backend(backend)
     t_start = time.perf_counter()
     refs: dict[str, np.ndarray] = dict(references or {})
     if reference_w is not None:
@@ -249,6 +258,8 @@ def check_exact(
     run_eta = Fraction(ext.eta if eta is None else eta)
     report = Report("verified", program.name, net.describe(), dataset, int(x.shape[0]), ext.K,
                     ext.n_parameters, str(run_eta))
+    report.exact_backend = arithmetic_of(gd_backend)
+    report.exact_backend_note = note
     engines, oracle_why = _oracle_engines(oracle, ext, int(x.shape[0]))
     failures: list[str] = []  # sentences of the failed checks, in the order they ran
     labels: list[str] = []
@@ -282,7 +293,7 @@ def check_exact(
     stopped = False
     for k in range(ext.K + 1):
         t0 = time.perf_counter()
-        new = gd_step(ext, theta, x, y, run_eta, prune=prune, chunk=chunk)
+        new = gd_step(ext, theta, x, y, run_eta, gd_backend, prune=prune, chunk=chunk)
         grad_f = None
         if k < ext.K:
             expected = ext.predicted(k + 1, registers)
