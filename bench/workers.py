@@ -252,3 +252,83 @@ TASKS = {
     "exact-backend": exact_backend,
     "sympy-naive": sympy_naive,
 }
+
+
+# ------------------------------------------- issue 12: torch and NumPy against plain torch GD
+
+
+def _cpu() -> float:
+    """CPU seconds of this process (user + system)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def torch_plain(spec: dict[str, Any]) -> dict[str, Any]:
+    """Plain torch GD on the base MLP itself: full-batch autograd + ``torch.optim.SGD``.
+
+    What a user would write: ``nn.Linear`` layers in float64 initialised with the same
+    weights as the extension's ``w``, loss ``mean_i 1/2 |f(x_i) - y_i|^2``, ``T`` steps.
+    """
+    import torch
+
+    from symbolic_universality.zoo import references as ref
+    from symbolic_universality.zoo.datasets import synthetic
+
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    device = spec.get("device") or "cpu"
+    x, y, _ = synthetic(spec["n"], spec["d"], spec["c"], spec.get("seed", 0))
+    sizes = [spec["d"], spec["h"], spec["c"]]
+    w0 = ref.initial_weights(sizes, seed=0).astype(np.float64)
+    (w1, b1), (w2, b2) = ref.unpack_weights(sizes, w0)
+    l1 = torch.nn.Linear(sizes[0], sizes[1], dtype=torch.float64)
+    l2 = torch.nn.Linear(sizes[1], sizes[2], dtype=torch.float64)
+    with torch.no_grad():
+        for lin, (wt, b) in ((l1, (w1, b1)), (l2, (w2, b2))):
+            lin.weight.copy_(torch.as_tensor(wt))
+            lin.bias.copy_(torch.as_tensor(b))
+    model = torch.nn.Sequential(l1, torch.nn.ReLU(), l2).to(device)
+    xt = torch.as_tensor(np.asarray(x, np.float64), device=device)
+    yt = torch.as_tensor(np.asarray(y, np.float64), device=device)
+    opt = torch.optim.SGD(model.parameters(), lr=float(Fraction(spec["lr"])))
+    n = xt.shape[0]
+    rss = _rss_mb()
+    c0, t0 = _cpu(), time.perf_counter()
+    for _ in range(spec["T"]):
+        opt.zero_grad(set_to_none=True)
+        r = model(xt) - yt
+        (0.5 * (r * r).sum() / n).backward()
+        opt.step()
+    if device != "cpu":
+        torch.cuda.synchronize()
+    seconds, cpu = time.perf_counter() - t0, _cpu() - c0
+    with torch.no_grad():
+        w = ref.pack_weights([(l1.weight.cpu().numpy(), l1.bias.cpu().numpy()),
+                              (l2.weight.cpu().numpy(), l2.bias.cpu().numpy())])
+    return {"seconds": seconds, "cpu_seconds": cpu, "steps": spec["T"], "w": w.tolist(),
+            "rss_start_mb": rss, "peak_rss_mb": _peak_mb(),
+            "torch_threads": torch.get_num_threads()}
+
+
+def torch_pruned(spec: dict[str, Any]) -> dict[str, Any]:
+    """K steps of ``torch.optim.SGD`` on the exported module with head pruning (default)."""
+    import torch
+
+    from symbolic_universality.numeric.torch_export import export, train
+
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    ext, x, y, _ = instance(spec)
+    model = export(ext, prune=True, device=spec.get("device") or None)
+    rss = _rss_mb()
+    c0, t0 = _cpu(), time.perf_counter()
+    step_seconds = train(model, x, y, ext.K, chunk=spec.get("torch_chunk"))
+    seconds, cpu = time.perf_counter() - t0, _cpu() - c0
+    return {"seconds": seconds, "cpu_seconds": cpu, "steps": ext.K,
+            "step_seconds": step_seconds, "w": model.state()["w"].tolist(),
+            "rss_start_mb": rss, "peak_rss_mb": _peak_mb(),
+            "torch_threads": torch.get_num_threads()}
+
+
+TASKS["torch-plain"] = torch_plain
+TASKS["torch-pruned"] = torch_pruned

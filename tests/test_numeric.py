@@ -6,6 +6,7 @@ references, the program's own float run), never from the code under test.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -18,6 +19,7 @@ from symbolic_universality.graph import core as g
 from symbolic_universality.graph.evaluate import evaluate, plan
 from symbolic_universality.numeric.check import check_numeric, relative_error
 from symbolic_universality.numeric.instances import job_instance, parse_synthetic, run_check
+from symbolic_universality.numeric.conditioning import CEILING, judge, norm_error, reference_runs
 from symbolic_universality.numeric.run import (
     expected_flags,
     expected_gates,
@@ -260,3 +262,92 @@ def test_symuni_run_dataset_and_bad_spec(capsys):
     assert main(["run", "--synthetic", "n=10,q=3"]) == 2
     assert "cannot read --synthetic" in capsys.readouterr().err
     assert parse_synthetic("n=5, d=2 ,c=3") == {"n": 5, "d": 2, "c": 3, "seed": 0}
+
+
+# ------------------------------------------ float checks that do not cry wolf (issue 11.6)
+
+@pytest.fixture(scope="module")
+def wine_job():
+    # the case of issue 11: gd's labelled read cancels |J^T f| ~ 7e16 down to |J^T y| ~ 2e6
+    return prepare("gd", "mlp:13-8-3:relu", "wine", 30)
+
+
+def test_cancelling_reference_is_not_a_refutation(wine_job):
+    inst = job_instance(wine_job)
+    report = run_check(inst, extra=1)
+    assert report.status == "verified", report.message
+    assert report.exact_reference  # 30 samples: the exact run is affordable and used
+    assert report.register_error <= 1e-12  # the extension is right to the last digits
+
+
+def test_the_float_reference_really_is_the_inaccurate_side(wine_job):
+    # independent of the check: the program's float64 run against its exact run on the
+    # same (float) data, and the extension's float registers against the same exact run
+    ext = wine_job.extension
+    x, y = wine_job.data.as_float()
+    refs = reference_runs(ext.program, x, y, exact=True)
+    off = norm_error(refs.float64["grad1_l"], refs.exact["grad1_l"])
+    assert off > 1e-9  # the fixed-tolerance check compared with this and cried wolf
+    assert refs.kappa["grad1_l"] > 1e8  # and the cancellation estimate sees why
+    assert refs.estimate("grad1_l") >= off / 64  # the tolerance covers the true error
+    theta = run_gd(ext, x, y, ext.K).final
+    assert norm_error(theta["reg.grad1_l"], refs.exact["grad1_l"]) <= 1e-13
+
+
+def test_breast_cancer_run_is_not_refuted():
+    job = prepare("gd", "mlp:30-8-2:relu", "breast_cancer", None)
+    report = run_check(job_instance(job), extra=1)
+    assert report.status == "verified", report.message
+    assert not report.exact_reference  # 569 samples: judged by the conditioning estimates
+
+
+def test_small_seeded_fault_is_still_refuted(wine_job):
+    # eta off by one part in a million: every register moves by ~1e-6, far below any
+    # float noise of a well-conditioned register, far above the tolerance of 1e-9
+    inst = job_instance(wine_job)
+    inst.extension = replace(wine_job.extension, eta=wine_job.extension.eta * Fraction(
+        1_000_001, 1_000_000))
+    report = run_check(inst, extra=1)
+    assert report.status == "refuted"
+    assert report.judgements["registers"].status == "refuted"
+    assert report.judgements["registers"].reference == "exact run"
+    assert any(s.status == "refuted" for s in report.steps)
+
+
+@pytest.mark.parametrize("fault", ["register_nonzero", "ungated_coefficient"])
+def test_seeded_compiler_faults_are_refuted_by_the_named_check(wine_job, fault):
+    inst = job_instance(wine_job)
+    inst.extension = compile_extension(wine_job.net, wine_job.extension.program, fault=fault)
+    report = run_check(inst, extra=1)
+    assert report.status == "refuted"
+    assert report.steps[0].status == "refuted"  # caught at the first step already
+    assert report.judgements["w_K vs the program's run"].status == "refuted"
+
+
+def test_small_fault_without_exact_run_is_refuted():
+    job = prepare("gd", "mlp:30-8-2:relu", "breast_cancer", None)
+    inst = job_instance(job)
+    inst.extension = replace(job.extension, eta=job.extension.eta * Fraction(1001, 1000))
+    report = run_check(inst, extra=1)
+    assert report.status == "refuted" and not report.exact_reference
+
+
+def test_judge_three_ways():
+    want = np.array([1.0, -2.0, 4.0])
+    # norm-wise: an entry that cancels (here 1e-3 of the block's norm) may be off in its
+    # own relative terms as long as the block is right
+    assert judge(want + [1e-12, 0, 0], want, tolerance=1e-9).status == "verified"
+    assert judge(want * 1.001, want, tolerance=1e-9).status == "refuted"
+    # the reference is estimated to carry 1e-7 of error: 1e-6 is within 64 x that
+    assert judge(want * (1 + 1e-6), want, tolerance=1e-9, estimate=1e-7).status == "verified"
+    # too ill-conditioned for float to decide: inconclusive, with the reason
+    j = judge(want * 1.5, want, tolerance=1e-9, estimate=CEILING, what="reg.r")
+    assert j.status == "inconclusive" and "ill-conditioned" in j.reason
+    j = judge(want * 1.5, want, tolerance=1e-9, saturated=True, what="reg.r")
+    assert j.status == "inconclusive" and "float32" in j.reason
+    # against the exact run a miss is a refutation unless float misses the truth too
+    assert judge(want * 1.5, want, tolerance=1e-9, reference="exact run",
+                 float_vs_exact=1e-15).status == "refuted"
+    assert judge(want * 1.5, want, tolerance=1e-9, reference="exact run", estimate=1e-3,
+                 float_vs_exact=0.4).status == "inconclusive"
+    assert judge([np.nan, 0, 0], want, tolerance=1e-9, estimate=1.0).status == "refuted"

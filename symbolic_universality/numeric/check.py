@@ -38,6 +38,15 @@ from ..graph.evaluate import evaluate
 from ..program.interpreter import run_program
 from ..program.ir import Program
 from ..zoo import references as ref
+from .conditioning import (
+    U32,
+    U64,
+    Judgement,
+    ReferenceRuns,
+    judge,
+    norm_error,
+    reference_runs,
+)
 from .run import (
     DEFAULT_CHUNK,
     DEFAULT_THREADS,
@@ -127,6 +136,12 @@ class NumericReport:
     seconds: float = 0.0
     message: str = ""
     failures: list[str] = field(default_factory=list)
+    inconclusive: list[str] = field(default_factory=list)
+    judgements: dict[str, Judgement] = field(default_factory=dict)
+    register_tolerance: float | None = None
+    register_reference: str = ""
+    exact_reference: bool = False
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -215,14 +230,23 @@ def register_of(ext: Extension, pname: str) -> str:
     raise KeyError(pname)
 
 
-def compare_state(ext: Extension, k: int, theta: State, expected: State
-                  ) -> tuple[bool, bool, bool, float, str, list[str]]:
-    """``(flags exact, gate coefficients exact, unwritten exact, max error, worst, failures)``."""
+def compare_state(ext: Extension, k: int, theta: State, expected: State,
+                  tolerance: float = DEFAULT_TOLERANCE, refs: ReferenceRuns | None = None
+                  ) -> tuple[bool, bool, bool, float, str, list[str], list[Judgement]]:
+    """Compare ``theta_k`` with ``theta_hat_k``.
+
+    ``(flags exact, gate coefficients exact, unwritten exact, max error, worst block,
+    failures, judgements)``: clock, gate and unwritten register blocks must be bit-exact;
+    every other block is judged norm-wise (:func:`.conditioning.judge`), a written register
+    to the tolerance scaled by its reference's estimated error (``refs``).
+    """
     written = set(written_before(ext, k))
     registers = set(ext.register_param.values())
+    reg_of = {p: r for r, p in ext.register_param.items()}
     flags_ok = gates_ok = unwritten_ok = True
     worst, worst_name = 0.0, ""
     failures: list[str] = []
+    judged: list[Judgement] = []
     for name in ext.shapes:
         got, exp = theta[name], expected[name]
         block = ext.blocks[name]
@@ -237,10 +261,19 @@ def compare_state(ext: Extension, k: int, theta: State, expected: State
                 else:
                     unwritten_ok = False
             continue
-        err = relative_error(got, exp)
-        if err > worst or not np.isfinite(err):
-            worst, worst_name = err, name
-    return flags_ok, gates_ok, unwritten_ok, worst, worst_name, failures
+        if refs is not None and name in reg_of and reg_of[name] in refs.float64:
+            reg = reg_of[name]
+            off = (norm_error(refs.float64[reg], refs.exact[reg])
+                   if refs.exact is not None and reg in refs.exact else None)
+            j = judge(got, exp, tolerance=tolerance, estimate=refs.estimate(reg),
+                      reference=refs.best(reg)[1], saturated=refs.saturated(reg),
+                      float_vs_exact=off, what=name)
+        else:
+            j = judge(got, exp, tolerance=tolerance, reference="prediction", what=name)
+        judged.append(j)
+        if j.error > worst or not np.isfinite(j.error):
+            worst, worst_name = j.error, name
+    return flags_ok, gates_ok, unwritten_ok, worst, worst_name, failures, judged
 
 
 def _show(v: Any) -> str:
@@ -265,22 +298,29 @@ def check_numeric(
     dataset: str = "",
     verbose: bool = False,
     threads: int | None = DEFAULT_THREADS,
+    exact: bool | str | Mapping[str, Any] = "auto",
+    float32: bool = True,
 ) -> NumericReport:
     """Run float64 GD on the extension for ``K + extra_steps`` steps and check it.
 
     ``reference_w`` is ``A(D)`` by the independent float reference (T1 is checked against
     the program's own float run when it is ``None``); ``held_out`` are inputs for T2
     (default: the first training inputs). BLAS runs on ``threads`` threads (see
-    :mod:`.run`).
+    :mod:`.run`). ``exact`` and ``float32`` choose the reference runs the float results are
+    judged against (:func:`.conditioning.reference_runs`): the exact run (``"auto"``: when
+    affordable; or the exact registers themselves), and the float32 run that estimates the
+    float64 run's rounding error. A comparison that fails only because the float
+    computation is too ill-conditioned to decide makes the report ``inconclusive``.
     """
     with blas_threads(threads):
         return _check(ext, x, y, reference_w, reference_seconds, held_out, extra_steps, chunk,
-                      prune, tolerance, dataset, verbose)
+                      prune, tolerance, dataset, verbose, exact, float32)
 
 
 def _check(ext: Extension, x: np.ndarray, y: np.ndarray, reference_w: np.ndarray | None,
            reference_seconds: float | None, held_out: np.ndarray | None, extra_steps: int,
-           chunk: int | None, prune: bool, tolerance: float, dataset: str, verbose: bool
+           chunk: int | None, prune: bool, tolerance: float, dataset: str, verbose: bool,
+           exact: bool | str | Mapping[str, Any] = "auto", float32: bool = True
            ) -> NumericReport:
     t_start = time.perf_counter()
     xf, yf = as_float_data(x, y)
@@ -290,8 +330,15 @@ def _check(ext: Extension, x: np.ndarray, y: np.ndarray, reference_w: np.ndarray
                            ext.K, extra_steps, ext.n_parameters, str(ext.eta), tolerance, chunk,
                            prune, reference_seconds=reference_seconds)
     t0 = time.perf_counter()
-    registers, report.interpreter = interpret(program, xf, yf, chunk)
+    refs = reference_runs(program, xf, yf, exact=exact, float32=float32)
+    report.interpreter = "per-sample chunks" + (
+        ", float32" if refs.float32 is not None else "") + (
+        ", exact" if refs.exact is not None else "")
+    report.exact_reference = refs.exact is not None
+    report.notes.append(refs.exact_reason)
+    report.notes.extend(refs.notes)
     report.interpreter_seconds = round(time.perf_counter() - t0, 4)
+    registers = {name: refs.best(name)[0] for name in refs.float64}
     predicted = Predictor(ext, registers)
     gates = gate_nodes(ext)
     theta = float_state(ext.theta0)
@@ -314,18 +361,20 @@ def _check(ext: Extension, x: np.ndarray, y: np.ndarray, reference_w: np.ndarray
         theta = gd_step(ext, theta, xf, yf, chunk=chunk, prune=prune, threads=None)
         seconds = time.perf_counter() - t0
         expected = predicted(k + 1)
-        flags_ok, coef_ok, unwritten_ok, err, worst, fails = compare_state(
-            ext, k + 1, theta, expected)
+        flags_ok, coef_ok, unwritten_ok, err, worst, fails, judged = compare_state(
+            ext, k + 1, theta, expected, tolerance, refs)
         flags_ok &= all(bit_equal(theta[n], v) for n, v in expected_flags(ext, k + 1).items())
         g_ok, g_vals = gates_at(k + 1, theta)
-        ok = flags_ok and coef_ok and g_ok and unwritten_ok and err <= tolerance
         report.failures.extend(fails)
-        if err > tolerance:
-            report.failures.append(f"step {k}: {worst} has relative error {err:.3g} "
-                                   f"> {tolerance:g}")
+        bad = [j for j in judged if j.status == "refuted"]
+        unsure = [j for j in judged if j.status == "inconclusive"]
+        report.failures.extend(f"step {k}: {j.reason}" for j in bad)
+        report.inconclusive.extend(f"step {k}: {j.reason}" for j in unsure)
+        exact_ok = flags_ok and coef_ok and g_ok and unwritten_ok
+        status = ("refuted" if not exact_ok or bad else
+                  "inconclusive" if unsure else "verified")
         report.steps.append(NumericStep(k, round(seconds, 4), flags_ok, coef_ok and g_ok,
-                                        unwritten_ok, err, worst,
-                                        "verified" if ok else "refuted", g_vals))
+                                        unwritten_ok, err, worst, status, g_vals))
         all_flags &= flags_ok
         all_gates &= coef_ok and g_ok
         report.gd_seconds += seconds
@@ -335,14 +384,25 @@ def _check(ext: Extension, x: np.ndarray, y: np.ndarray, reference_w: np.ndarray
     report.gd_seconds = round(report.gd_seconds, 4)
     report.flags_exact, report.gates_exact = all_flags, all_gates
 
-    # T1: registers and w
-    report.register_error = max(
-        (relative_error(theta[p], np.asarray(registers[r]).reshape(ext.shapes[p]))
-         for r, p in ext.register_param.items()), default=0.0)
-    report.interpreter_weights_error = relative_error(theta["w"], registers["w"])
+    # T1: registers and w, against the best reference (exact when there is one)
+    reg_judged = [_judge_register(ext, theta, r, p, tolerance, refs)
+                  for r, p in ext.register_param.items()]
+    report.register_error = max((j.error for j in reg_judged), default=0.0)
+    report.register_tolerance = max((j.tolerance for j in reg_judged), default=tolerance)
+    report.register_reference = refs.best("w")[1] if "w" in refs.float64 else "float64 run"
+    report.judgements["registers"] = _worst(reg_judged)
+    w_judged = _judge_register(ext, theta, "w", "w", tolerance, refs)
+    report.interpreter_weights_error = w_judged.error
+    report.judgements["w_K vs the program's run"] = w_judged
+    est_w = refs.estimate("w")
     if reference_w is not None:
-        report.weights_error = relative_error(theta["w"], np.asarray(reference_w, float))
-    a_of_d = np.asarray(reference_w if reference_w is not None else registers["w"], float)
+        ref_w = np.asarray(reference_w, float)
+        j = judge(theta["w"], ref_w, tolerance=tolerance, estimate=est_w,
+                  reference="reference run", saturated=refs.saturated("w"),
+                  what="w_K (vs the independent reference)")
+        report.weights_error = j.error
+        report.judgements["w_K vs the reference run"] = j
+    a_of_d = np.asarray(reference_w if reference_w is not None else refs.best("w")[0], float)
 
     # T2: forward output at theta_K on held-out inputs, aux exactly zero
     inputs = NUMERIC.asarray(held_out) if held_out is not None and len(held_out) else xf[:8]
@@ -350,7 +410,13 @@ def _check(ext: Extension, x: np.ndarray, y: np.ndarray, reference_w: np.ndarray
     f_main, aux = forward(ext, theta, inputs, chunk=chunk, prune=False, threads=None)
     try:
         want = ref.mlp_forward(list(net.sizes), net.activation, a_of_d, inputs, bias=net.bias)
-        report.forward_error = relative_error(f_main, want)
+        est_f = est_w + _perturbation_estimate(
+            lambda w, xx: ref.mlp_forward(list(net.sizes), net.activation, w, xx,
+                                          bias=net.bias), a_of_d, inputs, want)
+        j = judge(f_main, want, tolerance=tolerance, estimate=est_f,
+                  reference="f(.; A(D))", what="F_main(theta_K)")
+        report.forward_error = j.error
+        report.judgements["F_main(theta_K) = f(.; A(D))"] = j
     except ValueError:  # an activation the references do not implement (tanh, sigmoid)
         report.forward_error = None
     report.aux_max = max((float(np.max(np.abs(h))) if np.size(h) else 0.0 for h in aux),
@@ -358,10 +424,10 @@ def _check(ext: Extension, x: np.ndarray, y: np.ndarray, reference_w: np.ndarray
 
     # T3: after K, GD moves only w, as plain GD on f
     inert_ok = True
-    inert_err: float | None = 0.0
+    inert_j: list[Judgement] = []
     t0 = time.perf_counter()
-    for j in range(extra_steps):
-        k = ext.K + j
+    for j_step in range(extra_steps):
+        k = ext.K + j_step
         new = gd_step(ext, theta, xf, yf, chunk=chunk, prune=prune, threads=None)
         for name in ext.shapes:
             if name != "w" and not bit_equal(new[name], theta[name]):
@@ -370,22 +436,60 @@ def _check(ext: Extension, x: np.ndarray, y: np.ndarray, reference_w: np.ndarray
         g_ok, _ = gates_at(k + 1, new)
         all_gates &= g_ok
         try:
-            grad_f = ref.mlp_grad(list(net.sizes), net.activation, theta["w"], xf, yf,
-                                  bias=net.bias)
-            if inert_err is not None:
-                inert_err = max(inert_err, relative_error(new["w"] - theta["w"],
-                                                          -float(ext.eta) * grad_f))
+            def grad_of(w: np.ndarray, xx: np.ndarray) -> np.ndarray:
+                return ref.mlp_grad(list(net.sizes), net.activation, w, xx, yf, bias=net.bias)
+
+            grad_f = grad_of(theta["w"], xf)
+            step = new["w"] - theta["w"]
+            want_step = -float(ext.eta) * grad_f
+            # new - theta cancels |w| down to |step|; the gradient has its own conditioning
+            scale = float(np.max(np.abs(want_step))) if want_step.size else 0.0
+            kappa = float(np.max(np.abs(theta["w"]))) / scale if scale > 0 else 1.0
+            est = U64 * (1.0 + kappa) + _perturbation_estimate(grad_of, theta["w"], xf, grad_f)
+            inert_j.append(judge(step, want_step, tolerance=tolerance, estimate=est,
+                                 reference="plain GD on f", what=f"the step {k} of w"))
         except ValueError:  # an activation the references do not implement
-            inert_err = None
+            inert_j = []
+            break
         theta = new
     report.extra_seconds = round(time.perf_counter() - t0, 4)
     report.gates_exact = all_gates
     if extra_steps:
-        report.inert_exact, report.inert_error = inert_ok, inert_err
+        report.inert_exact = inert_ok
+        report.inert_error = max((j.error for j in inert_j), default=None) if inert_j else None
+        if inert_j:
+            report.judgements["after K w moves as plain GD on f"] = _worst(inert_j)
 
     _verdict(report)
     report.seconds = round(time.perf_counter() - t_start, 3)
     return report
+
+
+def _judge_register(ext: Extension, theta: State, reg: str, pname: str, tolerance: float,
+                    refs: ReferenceRuns) -> Judgement:
+    want, source = refs.best(reg)
+    off = norm_error(refs.float64[reg], refs.exact[reg]) if refs.exact is not None else None
+    return judge(theta[pname], np.asarray(want).reshape(ext.shapes[pname]),
+                 tolerance=tolerance, estimate=refs.estimate(reg), reference=source,
+                 saturated=refs.saturated(reg), float_vs_exact=off, what=pname)
+
+
+def _worst(judged: list[Judgement]) -> Judgement:
+    rank = {"refuted": 2, "inconclusive": 1, "verified": 0}
+    return max(judged, key=lambda j: (rank[j.status], j.error))
+
+
+def _perturbation_estimate(fn: Any, w: np.ndarray, xx: np.ndarray, value: np.ndarray) -> float:
+    """Relative change of ``fn(w, x)`` when ``w`` and ``x`` are rounded to float32, times
+    ``u64 / u32``: the first-order conditioning of ``fn`` (0 when float32 saturates)."""
+    try:
+        with np.errstate(all="ignore"):
+            w32 = np.asarray(w, np.float64).astype(np.float32).astype(np.float64)
+            x32 = np.asarray(xx, np.float64).astype(np.float32).astype(np.float64)
+            e32 = norm_error(fn(w32, x32), value)
+    except (ValueError, FloatingPointError):
+        return 0.0
+    return e32 * (U64 / U32) if np.isfinite(e32) else 1.0
 
 
 def _fmt_gates(vals: Mapping[str, float]) -> str:
@@ -393,27 +497,37 @@ def _fmt_gates(vals: Mapping[str, float]) -> str:
 
 
 def _verdict(report: NumericReport) -> None:
-    tol = report.tolerance
-    checks = {
+    """``refuted`` if a check failed, else ``inconclusive`` if float could not decide one."""
+    exact_checks = {
         "clock flags bit-exact": report.flags_exact,
         "gates bit-exact 0/1": report.gates_exact,
-        "every step matches the prediction": all(s.status == "verified" for s in report.steps),
-        "registers match the program's float run": _within(report.register_error, tol),
-        "w_K matches the reference run": _within(report.weights_error, tol),
-        "w_K matches the program's float run": _within(report.interpreter_weights_error, tol),
-        "F_main(theta_K) = f(.; A(D)) on held-out inputs": _within(report.forward_error, tol),
         "F_aux(theta_K) = 0 exactly": report.aux_max == 0.0,
         "after K only w moves": report.inert_exact,
-        "after K w moves as plain GD on f": _within(report.inert_error, tol),
     }
-    failed = [name for name, ok in checks.items() if ok is False]
+    failed = [name for name, ok in exact_checks.items() if ok is False]
+    step_bad = [s for s in report.steps if s.status == "refuted"]
+    if step_bad:
+        failed.append(f"step {step_bad[0].step} does not match the prediction "
+                      f"({step_bad[0].worst_block}: {step_bad[0].state_error:.3g})")
+    unsure = []
+    for name, j in report.judgements.items():
+        if j.status == "refuted":
+            failed.append(f"{name}: {j.reason}")
+        elif j.status == "inconclusive":
+            unsure.append(f"{name}: {j.reason}")
+    unsure += report.inconclusive[:1] if not unsure else []
     if failed:
         report.status = "refuted"
         report.message = "refuted: " + "; ".join(failed)
+    elif unsure or any(s.status == "inconclusive" for s in report.steps):
+        report.status = "inconclusive"
+        report.message = "inconclusive: " + "; ".join(unsure or report.inconclusive[:1])
     else:
+        where = "the exact run" if report.exact_reference else "the float references"
         report.message = (f"verified: {report.gd_steps} float64 GD steps on {report.samples} "
-                          f"samples reproduce {report.algorithm} to relative error <= {tol:g}; "
-                          "flags and gates bit-exact")
+                          f"samples reproduce {report.algorithm} against {where} (norm-wise "
+                          f"relative error <= {report.tolerance:g}, or the tolerance scaled by "
+                          "the reference's conditioning); flags and gates bit-exact")
 
 
 def _within(err: float | None, tol: float) -> bool | None:

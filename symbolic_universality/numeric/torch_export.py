@@ -22,6 +22,21 @@ Derivative conventions (``networks.mlp``), matched op by op:
 * ``recip`` is total, ``1/0 := 0``, with derivative ``-1/z^2`` and 0 at 0 (a double
   ``torch.where``, so no ``nan`` reaches the gradient);
 * ``pow`` with ``k = 0`` is the constant 1 (no ``0 * inf`` in the gradient at ``z = 0``).
+
+Pruning (``prune=True``, the default; lemma *isolation* and the flat-gates lemma of
+construction.md section 4): in every forward the module first evaluates the gates (the
+unbatched ``sat`` nodes of :func:`..numeric.run.gate_nodes`) from the current parameters. A
+gate whose argument is ``<= 0`` is exactly 0 *with zero derivative* (``sat`` is flat
+there, and its torch translation has derivative 0 there), so a product ``gate * head`` has
+value 0 and gradient 0 in every parameter whatever ``head`` is: the module replaces it by
+a constant zero and never evaluates ``head`` (nor anything only ``head`` needs). The
+decision is taken again in each forward, so the module is the same function of its
+parameters as the unpruned one and ``torch.optim.SGD`` trains it the same way (only
+``0 * v`` for a non-finite ``v`` differs: it is 0 here, ``nan`` in IEEE). An aux head known
+to be zero is also left out of :meth:`ExtensionModule.loss`.
+
+Devices: ``export(ext, device=...)`` (or ``module.to(device)``) places parameters and
+constants on any torch device; ``forward`` and :func:`train` move the data there.
 """
 
 from __future__ import annotations
@@ -44,8 +59,11 @@ from ..backends.scalars import NUMERIC
 from ..extension.compiler import Extension
 from ..graph.core import GraphError, Node
 from ..graph.evaluate import plan
+from .run import gate_nodes
 
 DTYPE = torch.float64
+#: Samples per gradient-accumulation chunk of :func:`train` (bounded memory).
+DEFAULT_TORCH_CHUNK = 8192
 
 
 def _safe_name(name: str) -> str:
@@ -59,7 +77,7 @@ class ExtensionModule(nn.Module):
     per aux head, shape ``(m,) + head shape`` (batched) or the head shape (unbatched).
     """
 
-    def __init__(self, ext: Extension) -> None:
+    def __init__(self, ext: Extension, *, prune: bool = True) -> None:
         super().__init__()
         self.names: list[str] = list(ext.shapes)
         self._attr = {name: _safe_name(name) for name in self.names}
@@ -75,11 +93,69 @@ class ExtensionModule(nn.Module):
         for node in self._order:
             if node.op in ("y", "bsum", "bmean", "bdot", "inv_n"):
                 raise GraphError(f"the forward graph contains {node.op!r}; it cannot be exported")
-        self._consts = {n.id: torch.tensor(NUMERIC.asarray(n.attrs["value"]), dtype=DTYPE)
-                        for n in self._order if n.op == "const"}
+        self._const_attr: dict[int, str] = {}
+        self._const_zero: dict[int, bool] = {}
+        for n in self._order:
+            if n.op == "const":
+                self._const_attr[n.id] = f"_const_{n.id}"
+                value = NUMERIC.asarray(n.attrs["value"])
+                self._const_zero[n.id] = not np.any(value)
+                self.register_buffer(self._const_attr[n.id], torch.tensor(
+                    value, dtype=DTYPE), persistent=False)
         self.eta = ext.eta
         self.K = ext.K
+        self.prune = prune
+        # gate (canonical node) -> the products that have it as a direct factor
+        canon = self._canon
+        self._gates = sorted({canon[n.id].id: canon[n.id] for n in gate_nodes(ext).values()
+                              if canon[n.id].op == "sat"}.items())
+        gate_ids = {gid for gid, _ in self._gates}
+        self._gated: dict[int, tuple[int, int]] = {}
+        for node in self._order:
+            if node.op == "mul":
+                for pos, inp in enumerate(node.inputs):
+                    if canon[inp.id].id in gate_ids:
+                        self._gated[node.id] = (canon[inp.id].id, 1 - pos)
+                        break
+        self._gate_order = self._needed_order(
+            {gid for gid, _ in self._gates}, set())
+        self._schedules: dict[frozenset[int], tuple[list[Node], set[int]]] = {}
+        #: the gates found flat (exactly 0, zero derivative) in the last forward
+        self.last_flat: frozenset[int] = frozenset()
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _needed_order(self, roots: set[int], flat: set[int]) -> list[Node]:
+        """The nodes (in evaluation order) that ``roots`` need, not entering the head of a
+        product whose gate is in ``flat``."""
+        canon = self._canon
+        needed: set[int] = set()
+        stack = list(roots)
+        by_id = {n.id: n for n in self._order}
+        while stack:
+            nid = stack.pop()
+            if nid in needed:
+                continue
+            needed.add(nid)
+            node = by_id[nid]
+            gated = self._gated.get(nid)
+            if gated is not None and gated[0] in flat:
+                continue  # a constant zero: neither factor is needed
+            stack.extend(canon[i.id].id for i in node.inputs)
+        return [n for n in self._order if n.id in needed]
+
+    def _schedule(self, flat: frozenset[int]) -> tuple[list[Node], set[int]]:
+        """Evaluation order and zeroed products for one pattern of flat gates (cached)."""
+        found = self._schedules.get(flat)
+        if found is None:
+            roots = {self._canon[o.id].id for o in self._outputs}
+            order = self._needed_order(roots, set(flat))
+            zeroed = {n.id for n in order if n.id in self._gated
+                      and self._gated[n.id][0] in flat}
+            found = self._schedules[flat] = (order, zeroed)
+        return found
     def parameter(self, name: str) -> nn.Parameter:
         """The parameter of block ``name`` (a name of ``ext.shapes``)."""
         return getattr(self, self._attr[name])
@@ -89,10 +165,26 @@ class ExtensionModule(nn.Module):
         return {n: self.parameter(n).detach().cpu().numpy().copy() for n in self.names}
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        x = torch.as_tensor(x, dtype=DTYPE)
-        vals = _Translator(self, x).run(self._order, self._canon)
-        out = [vals[self._canon[o.id].id] for o in self._outputs]
+        out, _ = self._forward(x)
         return out[0], out[1:]
+
+    def _forward(self, x: Any) -> tuple[list[torch.Tensor], list[bool]]:
+        """All outputs, and for each whether it is a pruned constant zero."""
+        x = torch.as_tensor(x, dtype=DTYPE, device=self.device)
+        tr = _Translator(self, x)
+        if not self.prune:
+            vals = tr.run(self._order, self._canon)
+            self.last_flat = frozenset()
+            return [vals[self._canon[o.id].id] for o in self._outputs], [False] * len(
+                self._outputs)
+        vals = tr.run(self._gate_order, self._canon)
+        flat = frozenset(gid for gid, node in self._gates
+                         if bool(vals[self._canon[node.inputs[0].id].id] <= 0))
+        self.last_flat = flat
+        order, zeroed = self._schedule(flat)
+        vals = tr.run([n for n in order if n.id not in vals], self._canon, vals, zeroed)
+        outs = [vals[self._canon[o.id].id] for o in self._outputs]
+        return outs, [self._canon[o.id].id in zeroed for o in self._outputs]
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, *, n: int | None = None,
              unbatched: bool = True) -> torch.Tensor:
@@ -103,19 +195,30 @@ class ExtensionModule(nn.Module):
         ``n`` (the per-sample terms are divided by ``n``) and ``unbatched=False`` on all
         chunks but one.
         """
-        x = torch.as_tensor(x, dtype=DTYPE)
-        y = torch.as_tensor(y, dtype=DTYPE)
+        x = torch.as_tensor(x, dtype=DTYPE, device=self.device)
+        y = torch.as_tensor(y, dtype=DTYPE, device=self.device)
         m = x.shape[0]
         n = m if n is None else n
-        f_main, aux = self.forward(x)
-        r = f_main - y
+        outs, zero = self._forward(x)
+        r = outs[0] - y
         total = 0.5 * (r * r).sum() / n
-        for head, node in zip(aux, self._outputs[1:], strict=True):
+        for head, node, is_zero in zip(outs[1:], self._outputs[1:], zero[1:], strict=True):
+            if is_zero:
+                continue  # value 0 and gradient 0: the term is 0
             if node.batched:
                 total = total + 0.5 * (head * head).sum() / n
             elif unbatched:
                 total = total + 0.5 * (head * head).sum()
         return total
+
+
+#: Operations bilinear in their two operands: with one operand exactly 0 the other's
+#: derivative is multiplied by 0, so it is detached (same value, same gradient).
+_BILINEAR = frozenset({"mul", "vdot", "matmul", "outer"})
+#: Linear operations whose value is 0 when all (resp. the one) operands are 0.
+_LINEAR_ALL = frozenset({"add", "sub", "concat"})
+_LINEAR_ONE = frozenset({"neg", "scale", "reshape", "slice", "transpose", "sum", "broadcast",
+                         "pad"})
 
 
 class _Translator:
@@ -125,11 +228,43 @@ class _Translator:
         self.module = module
         self.x = x
         self.m = int(x.shape[0])
+        #: nodes whose value is exactly zero in this forward (for the bilinear rule)
+        self.zero: set[int] = set()
 
-    def run(self, order: Sequence[Node], canon: Mapping[int, Node]) -> dict[int, torch.Tensor]:
-        vals: dict[int, torch.Tensor] = {}
+    def run(self, order: Sequence[Node], canon: Mapping[int, Node],
+            vals: dict[int, torch.Tensor] | None = None,
+            zeroed: set[int] | frozenset[int] = frozenset()) -> dict[int, torch.Tensor]:
+        vals = {} if vals is None else vals
+        zero = self.zero
+        track = self.module.prune
         for node in order:
-            vals[node.id] = self.op(node, [vals[canon[i.id].id] for i in node.inputs])
+            if node.id in zeroed:
+                vals[node.id] = torch.zeros(self.full(node), dtype=DTYPE, device=self.x.device)
+                zero.add(node.id)
+                continue
+            in_ids = [canon[i.id].id for i in node.inputs]
+            ins = [vals[i] for i in in_ids]
+            if track:
+                op = node.op
+                if op == "param":
+                    if not bool(self.module.parameter(node.attrs["name"]).detach().any()):
+                        zero.add(node.id)
+                elif op == "const":
+                    if self.module._const_zero[node.id]:
+                        zero.add(node.id)
+                elif op in _BILINEAR:
+                    zs = [i in zero for i in in_ids]
+                    if any(zs):
+                        # a*b with a = 0 exactly: value 0, gradient b da; db never counts
+                        zero.add(node.id)
+                        ins = [v.detach() if (not z or all(zs)) else v
+                               for v, z in zip(ins, zs, strict=True)]
+                elif op in _LINEAR_ALL:
+                    if all(i in zero for i in in_ids):
+                        zero.add(node.id)
+                elif op in _LINEAR_ONE and in_ids[0] in zero:
+                    zero.add(node.id)
+            vals[node.id] = self.op(node, ins)
         return vals
 
     def full(self, node: Node) -> tuple[int, ...]:
@@ -145,7 +280,7 @@ class _Translator:
         if op == "param":
             return self.module.parameter(node.attrs["name"])
         if op == "const":
-            return self.module._consts[node.id]
+            return getattr(self.module, self.module._const_attr[node.id])
         if op == "x":
             return self.x
         if op in ("add", "sub", "mul"):
@@ -251,20 +386,23 @@ def unary(op: str, a: torch.Tensor, **attrs: Any) -> torch.Tensor:
     raise GraphError(f"no PyTorch translation for {op!r}")
 
 
-def export(ext: Extension) -> ExtensionModule:
-    """The extension as a ``torch.nn.Module`` (see the module docstring)."""
-    return ExtensionModule(ext)
+def export(ext: Extension, *, prune: bool = True,
+           device: str | torch.device | None = None) -> ExtensionModule:
+    """The extension as a ``torch.nn.Module`` on ``device`` (see the module docstring)."""
+    module = ExtensionModule(ext, prune=prune)
+    return module if device is None else module.to(device)
 
 
 def train(model: ExtensionModule, x: Any, y: Any, steps: int, *,
-          lr: float | None = None, chunk: int | None = None) -> list[float]:
+          lr: float | None = None, chunk: int | None = DEFAULT_TORCH_CHUNK) -> list[float]:
     """``steps`` of plain ``torch.optim.SGD`` on ``model.loss``; the seconds of every step.
 
-    With ``chunk`` the gradient of the mean loss is accumulated over chunks of samples
-    (the same gradient, bounded memory).
+    The gradient of the mean loss is accumulated over chunks of ``chunk`` samples (the
+    same gradient, bounded memory; ``None``: one chunk). Data go to the model's device.
     """
-    x = torch.as_tensor(np.asarray(x, dtype=np.float64))
-    y = torch.as_tensor(np.asarray(y, dtype=np.float64))
+    device = model.device
+    x = torch.as_tensor(np.asarray(x, dtype=np.float64), device=device)
+    y = torch.as_tensor(np.asarray(y, dtype=np.float64), device=device)
     n = int(x.shape[0])
     opt = torch.optim.SGD(model.parameters(), lr=float(model.eta if lr is None else lr))
     size = n if chunk is None else chunk
@@ -274,8 +412,12 @@ def train(model: ExtensionModule, x: Any, y: Any, steps: int, *,
         opt.zero_grad(set_to_none=True)
         for start in range(0, n, size):
             part = slice(start, min(start + size, n))
-            model.loss(x[part], y[part], n=n, unbatched=start == 0).backward()
+            loss = model.loss(x[part], y[part], n=n, unbatched=start == 0)
+            if loss.requires_grad:  # else every term of this chunk is pruned: gradient 0
+                loss.backward()
         opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         seconds.append(time.perf_counter() - t0)
     return seconds
 
@@ -291,18 +433,20 @@ def _relative(got: np.ndarray, want: np.ndarray) -> float:
 def check_torch(ext: Extension, x: np.ndarray, y: np.ndarray, *,
                 reference_w: np.ndarray | None = None, held_out: np.ndarray | None = None,
                 tolerance: float = 1e-10, chunk: int | None = None,
-                threads: int | None = 1) -> dict[str, Any]:
+                threads: int | None = 1, device: str | torch.device | None = None,
+                prune: bool = True) -> dict[str, Any]:
     """Train the exported module for ``K`` SGD steps and compare with the references.
 
     ``w`` against ``reference_w`` (T1) and ``F_main(.; theta_K)`` against
     ``f(.; reference_w)`` on ``held_out`` (T2), to relative error ``tolerance``; the
     clock flags must read ``1 ... 1`` exactly and ``F_aux`` must be exactly 0. Torch runs
-    on ``threads`` threads meanwhile (``None``: torch's setting).
+    on ``threads`` threads meanwhile (``None``: torch's setting), on ``device`` (default
+    CPU), with the pruned module unless ``prune=False``.
     """
     from ..zoo import references as ref
 
     t0 = time.perf_counter()
-    model = export(ext)
+    model = export(ext, prune=prune, device=device)
     before = torch.get_num_threads()
     try:
         if threads:
@@ -323,11 +467,11 @@ def check_torch(ext: Extension, x: np.ndarray, y: np.ndarray, *,
             failed.append("w_K vs the reference")
         inputs = np.asarray(held_out if held_out is not None else x[:8], dtype=np.float64)
         with torch.no_grad():
-            f_main, aux = model(torch.as_tensor(inputs))
+            f_main, aux = model(inputs)
         want = ref.mlp_forward(list(ext.net.sizes), ext.net.activation,
                                np.asarray(reference_w, dtype=np.float64), inputs,
                                bias=ext.net.bias)
-        out["forward_error"] = _relative(f_main.numpy(), want)
+        out["forward_error"] = _relative(f_main.cpu().numpy(), want)
         out["aux_max"] = max((float(h.abs().max()) for h in aux if h.numel()), default=0.0)
         if not out["forward_error"] <= tolerance:
             failed.append("F_main vs f(.; A(D))")
