@@ -18,8 +18,8 @@ from symbolic_universality.extension.compiler import compile_extension
 from symbolic_universality.graph import core as g
 from symbolic_universality.graph.evaluate import evaluate, plan
 from symbolic_universality.numeric.check import check_numeric, relative_error
-from symbolic_universality.numeric.instances import job_instance, parse_synthetic, run_check
 from symbolic_universality.numeric.conditioning import CEILING, judge, norm_error, reference_runs
+from symbolic_universality.numeric.instances import job_instance, parse_synthetic, run_check
 from symbolic_universality.numeric.run import (
     expected_flags,
     expected_gates,
