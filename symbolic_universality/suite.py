@@ -317,7 +317,11 @@ def run_instance(inst: Instance) -> dict[str, Any]:
             results["prove"] = {"status": p.status, "message": p.message}
     except ValueError as exc:
         return {"status": "error", "message": str(exc), "certificates": certs}
-    status, message = api.combine(results)
+    if len(results) == 1:
+        (only,) = results.values()
+        status, message = only["status"], only["message"]
+    else:
+        status, message = api.combine(results)
     return {"status": status, "message": message, "certificates": certs}
 
 
