@@ -287,12 +287,18 @@ def is_boolean(node: Node) -> bool:
         return is_boolean(node.inputs[0]) and is_boolean(node.inputs[1])
     if op == "sub":
         a, b = node.inputs
-        return g.is_const_value(a, 1) and is_boolean(b)
+        return _is_one(a) and is_boolean(b)
     if op in ("reshape", "slice", "transpose", "broadcast", "pad"):
         return is_boolean(node.inputs[0])
     if op == "concat":
         return all(is_boolean(i) for i in node.inputs)
     return False
+
+
+def _is_one(node: Node) -> bool:
+    if node.op in ("broadcast", "reshape"):
+        return _is_one(node.inputs[0])
+    return g.is_const_value(node, 1)
 
 
 def _graph(fn: Callable[..., Node], *args: Any) -> Node:
@@ -761,9 +767,10 @@ class Tracer:
         self._names.add(f"{prefix}{i}")
         return f"{prefix}{i}"
 
-    def _emit(self, kind: str, name: str, body: Node, label: str = "") -> Node:
+    def _emit(self, kind: str, name: str, body: Node, label: str = "",
+              source: Node | None = None) -> Node:
         reg = Register(name, body.shape)
-        self.instructions.append(Instruction(kind, reg, body, label))
+        self.instructions.append(Instruction(kind, reg, body, label, source=source))
         return g.reg(name, body.shape)
 
     def mean(self, fn: Callable[..., Any], name: str | None) -> Traced:
@@ -806,8 +813,8 @@ class Tracer:
             (phi_c,) = g.rebuild([phi], {self.y.id: e})
             terms.append(g.mul(g.vdot(self.y, e), phi_c))
         body = g.add_all(terms)
-        return Traced(self._emit("read_labelled", base, body, "sum_c mean_i y_ic phi(u, x_i, e_c)"),
-                      self)
+        return Traced(self._emit("read_labelled", base, body, "sum_c mean_i y_ic phi(u, x_i, e_c)",
+                                 source=phi), self)
 
     def compute(self, value: Traced, name: str | None) -> Traced:
         if self.in_mean or self.in_grad:

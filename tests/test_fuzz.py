@@ -1,0 +1,123 @@
+"""Differential fuzzer: traced program vs concrete execution of the same function (issue 9).
+
+Random small programs over the language (``fuzz_programs``: arithmetic with constants on
+either side, broadcasting, matmul, relu, step, where, comparisons, slicing, means,
+one-hot expansions, guarded division) are traced; the reference interpreter's ``A(D)``
+(``program.interpreter.run_program``) must equal the concrete execution
+(``program.concrete.execute``) on random rational data, or both must report the same
+division by 0. A subset is also compiled and checked by true exact GD (``check_exact``)
+with the concrete result as the reference.
+
+Every shrunk failure found while writing the tracer is kept below as a regression test.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction as F
+from typing import Any
+
+import numpy as np
+from fuzz_programs import C, D, algorithm, datasets, programs
+from hypothesis import HealthCheck, given, settings
+
+from symbolic_universality.backends.scalars import EXACT, BackendError
+from symbolic_universality.extension.compiler import compile_extension
+from symbolic_universality.networks.mlp import MLP
+from symbolic_universality.program.concrete import ConcreteError, execute
+from symbolic_universality.program.interpreter import run_program
+from symbolic_universality.program.tracer import TraceError, trace
+from symbolic_universality.verify.steps import check_exact
+
+NET = MLP((D, C), "identity")
+
+
+def _outcome(fn: Any) -> tuple[str, Any]:
+    try:
+        return "value", [F(v) for v in fn()]
+    except (BackendError, ConcreteError) as exc:
+        if "divided by exactly 0" in str(exc):
+            return "divided by 0", None
+        return f"error {type(exc).__name__}: {exc}", None
+    except TraceError as exc:
+        return f"refused: {exc}", None
+
+
+def oracle(alg: Any, x: np.ndarray, y: np.ndarray, **options: Any) -> str | None:
+    """``None`` when tracing + interpreting gives exactly what executing the function gives.
+
+    A disagreement (other weights, or one side computing a value where the other refuses
+    or fails) is described in a sentence. A program both sides refuse agrees.
+    """
+    d, c = x.shape[1], y.shape[1]
+
+    def traced() -> Any:
+        return run_program(trace(alg, d, c, **options), x, y, EXACT)["w"]
+
+    t = _outcome(traced)
+    e = _outcome(lambda: execute(alg, x, y, **options))
+    if t[0].startswith("refused") and e[0].startswith("refused"):
+        return None
+    if t != e:
+        return f"traced {t[0]} {t[1]} but executed {e[0]} {e[1]}"
+    return None
+
+
+def compile_oracle(alg: Any, x: np.ndarray, y: np.ndarray, net: MLP = NET,
+                   **options: Any) -> str | None:
+    """``None`` when the compiled extension verifies exactly against the concrete run."""
+    try:
+        program = trace(alg, x.shape[1], y.shape[1], **options)
+    except TraceError:
+        return None
+    ref = execute(alg, x, y, **options)
+    try:
+        ext = compile_extension(net, program)
+        report = check_exact(ext, x, y, reference_w=ref)
+    except Exception as exc:  # noqa: BLE001 (any crash of the compiler is a finding)
+        return f"compiling or checking failed: {type(exc).__name__}: {exc}"
+    if report.status != "verified" or report.reference_equal is not True:
+        return f"not verified against the concrete run: {report.message}"
+    return None
+
+
+@settings(max_examples=500, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(programs(), datasets())
+def test_traced_equals_executed(program: tuple, data: tuple) -> None:
+    x, y = data
+    problem = oracle(algorithm(program), x, y)
+    assert problem is None, f"{program!r}: {problem}"
+
+
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(programs(max_regs=2, depth=2), datasets(max_n=3))
+def test_compiled_verifies_against_execution(program: tuple, data: tuple) -> None:
+    x, y = data
+    alg = algorithm(program)
+    if _outcome(lambda: execute(alg, x, y))[0] != "value":
+        return  # the algorithm itself is undefined on these data (a division by 0)
+    problem = compile_oracle(alg, x, y)
+    assert problem is None, f"{program!r}: {problem}"
+
+
+# ------------------------------------------------------------- regressions (shrunk failures)
+
+X0 = np.array([[F(1), F(-1), F(0)], [F(1, 2), F(2), F(0)], [F(0), F(3), F(-1)]], dtype=object)
+Y0 = np.array([[F(1), F(0)], [F(0), F(1)], [F(1), F(0)]], dtype=object)
+
+REGRESSIONS = [
+    # scalar constant on the left of a vector inside a mean (compiler shape mismatch before)
+    ("prog", [("mean", ("k", (), F(2), (F(2),), ("x",), "+"))], [0]),
+    # 1 - y: an affine read whose y = 0 part is a broadcast scalar
+    ("prog", [("mean", ("k", (), F(1), (F(1),), ("y",), "-"))], [0]),
+    # division discarded by the select where the divisor is 0
+    ("prog", [("mean", ("gdiv", ("x",), ("relu", ("x",))))], [0]),
+]
+
+
+def test_regressions() -> None:
+    for program in REGRESSIONS:
+        alg = algorithm(program)
+        assert oracle(alg, X0, Y0) is None, program
+        assert compile_oracle(alg, X0, Y0) is None, program
