@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.scalars import EXACT, NUMERIC
+from ..backends.scalars import EXACT, NUMERIC, BackendError
 from ..graph import core as g
 from ..networks.mlp import MLP
 from .tracer import (
@@ -666,7 +666,11 @@ def grad(fn: Callable[[Any], Any], w: Any) -> Concrete:
     if any(n.batched for n in g.topological([node])):
         raise TraceError("lang.grad's loss used the data directly; pass the sample through "
                          "the enclosing data.mean")
-    (val,) = evaluate([node], EXACT if run.exact else NUMERIC, {}, strict=True)
+    try:
+        (val,) = evaluate([node], EXACT if run.exact else NUMERIC, {}, strict=True)
+    except BackendError as exc:
+        msg = DIVIDED_BY_ZERO if "divided by exactly 0" in str(exc) else str(exc)
+        raise ConcreteError(msg) from exc
     return Concrete(val, None, True if run.in_mean else w.sample)
 
 
