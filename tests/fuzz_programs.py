@@ -127,6 +127,14 @@ def build(r: tuple, env: dict[str, Any]) -> Any:
         return b(1).sum(axis=0)
     if op == "matvec":
         return b(1) @ b(2)
+    if op == "tmatvec":
+        return b(1).T @ b(2)
+    if op == "max":
+        return b(1).max()
+    if op == "min_all":
+        return b(1).min()
+    if op == "colmean":
+        return b(1).mean(axis=0)
     if op == "vdot":
         return b(1) @ b(2)
     if op == "ldot":
@@ -192,11 +200,11 @@ def gen(draw: Any, shape: tuple[int, ...], regs: list[tuple[int, ...]], in_mean:
     ops = ["add", "sub", "mul", "k", "neg", "relu", "step", "abs", "sign", "max0", "min", "cmp",
            "where", "npwhere", "gdiv", "cdiv", "div", "and", "not", "square", "sat"]
     if shape == ():
-        ops += ["idx", "idx", "elem", "sum", "vdot", "ldot"]
+        ops += ["idx", "idx", "elem", "sum", "vdot", "ldot", "max", "min_all"]
     if shape == (2,):
         ops += ["matvec", "col", "slice", "rowsum"]
     if shape == (3,):
-        ops += ["row", "rev", "colsum"]
+        ops += ["row", "rev", "colsum", "tmatvec", "colmean"]
     if shape == (2, 3):
         ops += ["outer", "outer", "sub2d"]
     if not in_mean:
@@ -235,8 +243,12 @@ def gen(draw: Any, shape: tuple[int, ...], regs: list[tuple[int, ...]], in_mean:
         return (op, sub((n,)), draw(st.integers(-n, n - 1)))
     if op == "elem":
         return (op, sub((2, 3)), draw(st.integers(-2, 1)), draw(st.integers(-3, 2)))
-    if op == "sum":
+    if op in ("sum", "max", "min_all"):
         return (op, sub(draw(st.sampled_from(SHAPES[1:]))))
+    if op == "tmatvec":
+        return (op, sub((2, 3)), sub((2,)))
+    if op == "colmean":
+        return (op, sub((2, 3)))
     if op in ("vdot", "ldot"):
         return (op, sub((3,)), sub((3,)))
     if op == "matvec":

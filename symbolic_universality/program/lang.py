@@ -227,9 +227,12 @@ def _guard(branch: g.Node, cond: g.Node, positive: bool) -> g.Node:
         recips = [n for n in positional if n.op == "recip" and n.id not in mixed]
     if not recips:
         return branch
-    mapping = {}
-    for r in recips:
-        d = r.inputs[0]
+    wanted = {r.id for r in recips}
+    mapping: dict[int, g.Node] = {}
+    for r in g.topological([branch]):  # inner reciprocals (in a divisor) first
+        if r.id not in wanted:
+            continue
+        (d,) = g.rebuild([r.inputs[0]], mapping) if mapping else (r.inputs[0],)
         k = broadcast_to(keep, d.shape)
         safe = binary("add", g.mul(k, d), binary("sub", g.const(1, label="1"), k))
         mapping[r.id] = g.unary("recip", safe)

@@ -96,11 +96,13 @@ def active_tracer() -> Tracer | None:
 
 def float_refusal(value: float) -> TraceError:
     """The sentence refusing a Python float in an exact run (names the constant and the fix)."""
-    frac = Fraction(repr(float(value)))
+    f = float(value)
+    frac = Fraction(repr(f))
+    why = (f"is not exact (its value is the binary fraction {Fraction(f)})" if Fraction(f) != frac
+           else "is not allowed in an exact run (a float is a binary approximation in general)")
     return TraceError(
-        f"the Python float {value!r} is not exact (it is the binary fraction "
-        f"{Fraction(float(value))}); write it as Fraction({frac.numerator}, "
-        f"{frac.denominator}) or the string '{value!r}', or pass float_constants='exact' "
+        f"the Python float {f!r} {why}; write it as Fraction({frac.numerator}, "
+        f"{frac.denominator}) or the string '{f!r}', or pass float_constants='exact' "
         f"(CLI: --float-constants exact) to read every float as its shortest decimal"
     )
 
@@ -483,6 +485,26 @@ class Traced:
         from . import lang
 
         return lang.apply_function(np.dot, (self, o), {})
+
+    def max(self) -> Traced:
+        """The largest entry (a fold of ``max(a, b) = a + relu(b - a)``)."""
+        from . import lang
+
+        entries = [self[idx] for idx in np.ndindex(*self.shape)] if self.shape else [self]
+        out = entries[0]
+        for e in entries[1:]:
+            out = lang.maximum(out, e)
+        return out
+
+    def min(self) -> Traced:
+        """The smallest entry (a fold of ``min(a, b) = a - relu(a - b)``)."""
+        from . import lang
+
+        entries = [self[idx] for idx in np.ndindex(*self.shape)] if self.shape else [self]
+        out = entries[0]
+        for e in entries[1:]:
+            out = lang.minimum(out, e)
+        return out
 
     def reshape(self, *shape: Any) -> Traced:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
