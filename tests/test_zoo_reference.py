@@ -223,7 +223,13 @@ def test_activations_conventions() -> None:
     assert as_list(activate_grad("identity", z)) == fr(1, 1, 1, 1, 1)
     assert all_fractions(activate_grad("sat", z)) and all_fractions(activate("relu", z))
     with pytest.raises(ValueError, match="unknown activation"):
+        activate("gelu", z)
+    with pytest.raises(ValueError, match="float-only"):  # tanh and sigmoid: float64 only
         activate("tanh", z)
+    zf = np.array([-1.0, 0.0, 2.0])
+    assert np.allclose(activate("tanh", zf), np.tanh(zf))
+    assert np.allclose(activate_grad("sigmoid", zf),
+                       np.exp(-zf) / (1 + np.exp(-zf)) ** 2)
 
 
 # ----------------------------------------------------------------------------- networks

@@ -14,9 +14,15 @@ Semantics (the language's, stated once; the traced program computes the same):
   (integer indices bounds-checked, slices clamped); comparisons give 0/1 numbers;
 * ``relu(0) = 0``, ``step(0) = 0``, ``sat(z) = min(1, max(0, z))``, ``where`` selects;
 * division (``/``, ``lang.recip``) by 0 marks the entry *undefined* rather than failing
-  at once (the value is the total reciprocal's 0); ``lang.where`` discards the undefined
-  entries of the branch it does not select; anything undefined that reaches the result,
-  a truth test or a mean is the error "the algorithm divided by exactly 0";
+  at once (the value is the total reciprocal's 0). Elementwise operations keep undefined
+  entries in place; an operation that moves or combines entries (indexing, slicing,
+  sums, products, broadcasting from another shape) makes the whole value undefined
+  ("mixed"). ``lang.where`` discards the branch it does not select: all of it for a
+  scalar condition, entry by entry for a branch of the condition's shape (not what was
+  mixed in). These are exactly the divisions the traced ``where`` can rewrite safely.
+  An undefined value that reaches the result or a truth test is the error "the algorithm
+  divided by exactly 0"; one that goes into a mean or ``data.keep`` (evaluated on its own,
+  as the interpreter evaluates every read the result uses) is undefined for good;
 * a Python float in an exact run is refused (``float_constants="refuse"``) or read by its
   shortest decimal (``"exact"``), exactly as the tracer does; ``tanh``, ``sigmoid``,
   ``exp``, ``log``, ``softmax`` and tanh/sigmoid networks are float-only;
@@ -44,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.scalars import EXACT, NUMERIC
+from ..backends.scalars import EXACT, NUMERIC, BackendError
 from ..graph import core as g
 from ..networks.mlp import MLP
 from .tracer import (
@@ -65,6 +71,7 @@ __all__ = ["Concrete", "ConcreteData", "ConcreteError", "execute", "execute_with
 
 _ZERO = Fraction(0)
 _ONE = Fraction(1)
+MIXED, HARD = 1, 2
 
 DIVIDED_BY_ZERO = (
     "the algorithm divided by exactly 0 (for ncm: a class with no sample); make sure every "
@@ -135,12 +142,16 @@ class Concrete:
     __array_priority__ = 1000
     _symuni_value = True
 
-    def __init__(self, val: Any, bad: Any = None, sample: bool = False) -> None:
+    def __init__(self, val: Any, bad: Any = None, sample: bool = False,
+                 mixed: int = 0) -> None:
         run = _run()
         self.val = _arr(run, val)
         self.bad = (np.zeros(self.val.shape, dtype=bool) if bad is None
                     else np.broadcast_to(np.asarray(bad, dtype=bool), self.val.shape).copy())
         self.sample = sample
+        #: 0: undefined entries (if any) are in place; 1 (MIXED): an undefined entry was mixed
+        #: into the whole value; 2 (HARD): a read or keep divided by 0 (nothing discards it)
+        self.mixed = int(mixed)
         if self.val.ndim > 2:
             raise TraceError(f"values have at most two axes, got shape {self.val.shape}")
 
@@ -157,9 +168,14 @@ class Concrete:
     def size(self) -> int:
         return int(self.val.size)
 
+    @property
+    def undefined(self) -> bool:
+        """Whether some division by 0 reached this value (in an entry or mixed in)."""
+        return bool(self.mixed) or bool(self.bad.any())
+
     def as_constant_node(self) -> g.Node:
         """This value as an exact graph constant (for ``lang.grad``'s AD on constants)."""
-        if self.bad.any():
+        if self.undefined:
             raise ConcreteError(DIVIDED_BY_ZERO)
         if _run().exact:
             return g.const(self.val)
@@ -210,7 +226,7 @@ class Concrete:
         return _binary("mul", as_concrete(o), unary("recip", self))
 
     def __neg__(self) -> Concrete:
-        return Concrete(-self.val, self.bad, self.sample)
+        return Concrete(-self.val, self.bad, self.sample, self.mixed)
 
     def __pos__(self) -> Concrete:
         return self
@@ -239,7 +255,7 @@ class Concrete:
             val = _map(lambda v: v ** k, self.val)
         else:
             val = self.val ** k
-        return Concrete(val, self.bad, self.sample)
+        return Concrete(val, self.bad, self.sample, self.mixed)
 
     def __rpow__(self, base: Any) -> Any:
         raise TraceError("a power with a traced exponent is not network-computable; for "
@@ -292,7 +308,8 @@ class Concrete:
         assert b is not None
         ta, tb = a.val == 1, b.val == 1
         mask = {"and": ta & tb, "or": ta | tb, "xor": ta ^ tb}[op]
-        return _from_mask(mask, a.bad | b.bad, a.sample or b.sample)
+        bad, mixed = _positional(broadcast_shape(a.shape, b.shape), a, b)
+        return _from_mask(mask, bad, a.sample or b.sample, mixed)
 
     def __and__(self, o: Any) -> Any:
         return self._logic("and", o)
@@ -333,14 +350,16 @@ class Concrete:
     def T(self) -> Concrete:  # noqa: N802 (NumPy's name)
         if self.ndim < 2:
             return self
-        return Concrete(self.val.T, self.bad.T, self.sample)
+        return Concrete(self.val.T, None, self.sample, _mixed(self))
 
     def sum(self, axis: int | None = None) -> Concrete:
+        if self.shape == ():
+            return self
         if axis is not None:
             if not isinstance(axis, int) or not -self.ndim <= axis < self.ndim:
                 raise TraceError(f"axis {axis!r} is out of range for a value of shape "
                                  f"{self.shape}")
-        return Concrete(np.sum(self.val, axis=axis), np.any(self.bad, axis=axis), self.sample)
+        return Concrete(np.sum(self.val, axis=axis), None, self.sample, _mixed(self))
 
     def mean(self, axis: int | None = None) -> Concrete:
         s = self.sum(axis)
@@ -352,22 +371,39 @@ class Concrete:
 
         return lang.apply_function(np.dot, (self, o), {})
 
+    def max(self) -> Concrete:
+        if self.shape == ():
+            return self
+        return Concrete(np.max(self.val), None, self.sample, _mixed(self))
+
+    def min(self) -> Concrete:
+        if self.shape == ():
+            return self
+        return Concrete(np.min(self.val), None, self.sample, _mixed(self))
+
     def reshape(self, *shape: Any) -> Concrete:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         try:
-            return Concrete(self.val.reshape(shape), self.bad.reshape(shape), self.sample)
+            val = self.val.reshape(shape)
         except ValueError as exc:
             raise TraceError(f"cannot reshape {self.shape} into {shape}") from exc
+        if val.shape == self.shape:
+            return self
+        return Concrete(val, None, self.sample, _mixed(self))
 
     def flatten(self) -> Concrete:
-        return Concrete(self.val.reshape(-1), self.bad.reshape(-1), self.sample)
+        if self.ndim == 1:
+            return self
+        return Concrete(self.val.reshape(-1), None, self.sample, _mixed(self))
 
     ravel = flatten
 
     def __getitem__(self, key: Any) -> Concrete:
-        norm, _, _ = normalize_index(key, self.shape)
-        return Concrete(self.val[norm], self.bad[norm], self.sample)
+        norm, flat, out_shape = normalize_index(key, self.shape)
+        if out_shape == self.shape and flat == list(range(self.size)):
+            return self  # the identity selection (the graph adds no node)
+        return Concrete(self.val[norm], None, self.sample, _mixed(self))
 
     def __setitem__(self, key: Any, value: Any) -> None:
         raise TraceError("traced values are immutable; build a new value with lang.concat, "
@@ -375,7 +411,7 @@ class Concrete:
 
     # -- plain Python on numbers
     def _one_number(self, what: str) -> Any:
-        if self.bad.any():
+        if self.undefined:
             raise ConcreteError(DIVIDED_BY_ZERO)
         if self.size != 1:
             raise TraceError(f"{what} of a value with {self.size} entries is ambiguous")
@@ -436,35 +472,56 @@ def _map(fn: Callable[[Any], Any], a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _from_mask(mask: Any, bad: Any, sample: bool) -> Concrete:
+def _positional(shape: tuple[int, ...], *ops: Concrete) -> tuple[np.ndarray, bool]:
+    """Undefined entries of an elementwise result: an operand of the result's shape keeps
+    its entries in place; one broadcast from another shape mixes them in (see ``where``)."""
+    bad = np.zeros(shape, dtype=bool)
+    mixed = 0
+    for o in ops:
+        mixed = max(mixed, o.mixed)
+        if o.shape == shape:
+            bad = bad | o.bad
+        elif o.bad.any():
+            mixed = max(mixed, MIXED)
+    return bad, mixed
+
+
+def _mixed(*ops: Concrete) -> int:
+    """After an operation that moves or combines entries, any undefined entry is mixed in."""
+    return max([o.mixed for o in ops] + [MIXED if o.bad.any() else 0 for o in ops])
+
+
+def _from_mask(mask: Any, bad: Any, sample: bool, mixed: int = 0) -> Concrete:
     run = _run()
     mask = np.asarray(mask, dtype=bool)
     if run.exact:
         val = _map(lambda m: _ONE if m else _ZERO, mask)
     else:
         val = mask.astype(np.float64)
-    return Concrete(val, bad, sample)
+    return Concrete(val, bad, sample, mixed)
 
 
 def _binary(op: str, a: Concrete, b: Concrete) -> Concrete:
-    broadcast_shape(a.shape, b.shape)
+    shape = broadcast_shape(a.shape, b.shape)
     if op == "add":
         val = a.val + b.val
     elif op == "sub":
         val = a.val - b.val
     else:
         val = a.val * b.val
-    return Concrete(val, a.bad | b.bad, a.sample or b.sample)
+    bad, mixed = _positional(shape, a, b)
+    return Concrete(val, bad, a.sample or b.sample, mixed)
 
 
 def compare(op: str, a: Any, b: Any) -> Concrete:
     """``a op b`` as 0/1 numbers (entries compared exactly)."""
     a, b = as_concrete(a), as_concrete(b)
-    broadcast_shape(a.shape, b.shape)
+    shape = broadcast_shape(a.shape, b.shape)
     va, vb = a.val, b.val
     mask = {">": va > vb, ">=": va >= vb, "<": va < vb, "<=": va <= vb,
             "==": va == vb, "!=": va != vb}[op]
-    return _from_mask(mask, a.bad | b.bad, a.sample or b.sample)
+    bad, mixed = _positional(shape, a, b)
+    return _from_mask(mask, bad, a.sample or b.sample, mixed)
 
 
 def truthy(a: Any) -> Concrete:
@@ -478,10 +535,7 @@ def matmul(a: Concrete, b: Concrete) -> Concrete:
         raise TraceError(f"matmul needs 1-D or 2-D operands, got {sa} and {sb}")
     if sa[-1] != sb[0]:
         raise TraceError(f"matmul: inner dimensions differ ({sa} @ {sb})")
-    val = a.val @ b.val
-    ia, ib = a.bad.astype(np.int64), b.bad.astype(np.int64)
-    bad = (ia @ np.ones(sb, dtype=np.int64) + np.ones(sa, dtype=np.int64) @ ib) > 0
-    return Concrete(val, bad, a.sample or b.sample)
+    return Concrete(a.val @ b.val, None, a.sample or b.sample, _mixed(a, b))
 
 
 def _relu(v: Any) -> Any:
@@ -499,7 +553,7 @@ def unary(op: str, a: Any) -> Concrete:
             val = _map(lambda e: 1 / e if e != 0 else _ZERO, v)
         else:
             val = np.where(zero, 0.0, 1.0 / np.where(zero, 1.0, v))
-        return Concrete(val, bad | zero, a.sample)
+        return Concrete(val, bad | zero, a.sample, a.mixed)
     if run.exact:
         if op == "relu":
             val = _map(_relu, v)
@@ -509,7 +563,7 @@ def unary(op: str, a: Any) -> Concrete:
             val = _map(lambda e: _ZERO if e <= 0 else (_ONE if e >= 1 else e), v)
         else:
             raise ConcreteError(FLOAT_ONLY.format(op=op))
-        return Concrete(val, bad, a.sample)
+        return Concrete(val, bad, a.sample, a.mixed)
     if op == "relu":
         val = np.maximum(v, 0.0)
     elif op == "step":
@@ -526,7 +580,7 @@ def unary(op: str, a: Any) -> Concrete:
         val = np.log(v)
     else:
         raise TraceError(f"unknown elementwise operation {op!r}")
-    return Concrete(val, bad, a.sample)
+    return Concrete(val, bad, a.sample, a.mixed)
 
 
 def softmax(a: Any) -> Concrete:
@@ -534,12 +588,13 @@ def softmax(a: Any) -> Concrete:
     if _run().exact:
         raise ConcreteError(FLOAT_ONLY.format(op="softmax"))
     e = np.exp(a.val - np.max(a.val))
-    return Concrete(e / np.sum(e), np.broadcast_to(a.bad.any(), a.shape), a.sample)
+    return Concrete(e / np.sum(e), None, a.sample, _mixed(a))
 
 
 def absolute(a: Any) -> Concrete:
     a = as_concrete(a)
-    return Concrete(_map(abs, a.val) if _run().exact else np.abs(a.val), a.bad, a.sample)
+    return Concrete(_map(abs, a.val) if _run().exact else np.abs(a.val), a.bad, a.sample,
+                    a.mixed)
 
 
 def sign(a: Any) -> Concrete:
@@ -548,60 +603,78 @@ def sign(a: Any) -> Concrete:
         val = _map(lambda e: _ONE if e > 0 else (-_ONE if e < 0 else _ZERO), a.val)
     else:
         val = np.sign(a.val)
-    return Concrete(val, a.bad, a.sample)
-
-
-def _select(mask: np.ndarray, a: Concrete, b: Concrete, extra_bad: Any, sample: bool
-            ) -> Concrete:
-    val = np.where(mask, a.val, b.val)
-    bad = np.where(mask, a.bad, b.bad) | extra_bad
-    return Concrete(val, bad, sample)
+    return Concrete(val, a.bad, a.sample, a.mixed)
 
 
 def maximum(a: Any, b: Any) -> Concrete:
+    """Elementwise ``max(a, b)`` (both operands' undefined entries count: ``a + relu(b - a)``)."""
     a, b = as_concrete(a), as_concrete(b)
-    broadcast_shape(a.shape, b.shape)
-    return _select(b.val > a.val, b, a, a.bad | b.bad, a.sample or b.sample)
+    shape = broadcast_shape(a.shape, b.shape)
+    bad, mixed = _positional(shape, a, b)
+    return Concrete(np.where(b.val > a.val, b.val, a.val), bad, a.sample or b.sample, mixed)
 
 
 def minimum(a: Any, b: Any) -> Concrete:
+    """Elementwise ``min(a, b)`` (both operands' undefined entries count: ``a - relu(a - b)``)."""
     a, b = as_concrete(a), as_concrete(b)
-    broadcast_shape(a.shape, b.shape)
-    return _select(b.val < a.val, b, a, a.bad | b.bad, a.sample or b.sample)
+    shape = broadcast_shape(a.shape, b.shape)
+    bad, mixed = _positional(shape, a, b)
+    return Concrete(np.where(b.val < a.val, b.val, a.val), bad, a.sample or b.sample, mixed)
 
 
 def where(cond: Any, a: Any, b: Any) -> Concrete:
-    """Select ``a`` where ``cond`` is 1, ``b`` where it is 0; the other branch's undefined
-    entries are discarded."""
+    """Select ``a`` where ``cond`` is 1 and ``b`` where it is 0.
+
+    The branch not selected is discarded with its undefined entries: all of it for a
+    scalar ``cond``; entry by entry for a branch of ``cond``'s shape, except what an
+    operation moving or combining entries mixed in, which stays undefined (exactly the
+    divisions the traced ``lang.where`` can rewrite, see its docstring).
+    """
     cond, a, b = as_concrete(cond), as_concrete(a), as_concrete(b)
     if not all(e in (0, 1) for e in cond.val.flat):
         raise TraceError(WHERE_COND)
     shape = broadcast_shape(cond.shape, a.shape, b.shape)
-    mask = np.broadcast_to(cond.val == 1, shape)
-    return _select(mask, a, b, np.broadcast_to(cond.bad, shape),
-                   cond.sample or a.sample or b.sample)
+    take = cond.val == 1
+    val = np.where(np.broadcast_to(take, shape), a.val, b.val)
+    bad, mixed = _positional(shape, cond)
+    for branch, keep in ((a, take), (b, ~take)):
+        if cond.shape == ():
+            if not keep:  # discarded whole, except a read's division by 0
+                mixed = max(mixed, HARD if branch.mixed == HARD else 0)
+                continue
+            part, part_mixed = _positional(shape, branch)
+        elif branch.shape == cond.shape:
+            remaining = branch.bad & keep
+            part = remaining if branch.shape == shape else np.zeros(shape, dtype=bool)
+            part_mixed = max(branch.mixed,
+                             MIXED if branch.shape != shape and remaining.any() else 0)
+        else:
+            part, part_mixed = np.zeros(shape, dtype=bool), _mixed(branch)
+        bad = bad | part
+        mixed = max(mixed, part_mixed)
+    return Concrete(val, bad, cond.sample or a.sample or b.sample, mixed)
 
 
 def outer(a: Any, b: Any) -> Concrete:
     a, b = as_concrete(a), as_concrete(b)
     if a.ndim != 1 or b.ndim != 1:
         raise TraceError(f"outer needs two vectors, got {a.shape} and {b.shape}")
-    return Concrete(np.multiply.outer(a.val, b.val), a.bad[:, None] | b.bad[None, :],
-                    a.sample or b.sample)
+    return Concrete(np.multiply.outer(a.val, b.val), None, a.sample or b.sample, _mixed(a, b))
 
 
 def dot(a: Any, b: Any) -> Concrete:
     a, b = as_concrete(a), as_concrete(b)
     if a.shape != b.shape:
         raise TraceError(f"inner product of shapes {a.shape} and {b.shape}")
-    return Concrete(np.sum(a.val * b.val), a.bad.any() or b.bad.any(), a.sample or b.sample)
+    return Concrete(np.sum(a.val * b.val), None, a.sample or b.sample, _mixed(a, b))
 
 
 def concat(parts: Sequence[Any]) -> Concrete:
     cs = [as_concrete(p) for p in parts]
+    if len(cs) == 1 and cs[0].ndim == 1:
+        return cs[0]
     val = np.concatenate([c.val.reshape(-1) for c in cs])
-    bad = np.concatenate([c.bad.reshape(-1) for c in cs])
-    return Concrete(val, bad, any(c.sample for c in cs))
+    return Concrete(val, None, any(c.sample for c in cs), _mixed(*cs))
 
 
 def _net_args(net: MLP, w: Concrete, x: Concrete) -> None:
@@ -622,7 +695,7 @@ def forward(net: MLP, w: Any, x: Any) -> Concrete:
     _net_args(net, w, x)
     out = ref.mlp_forward(list(net.sizes), _ref_act(net), w.val, x.val[None, :],
                           bias=net.bias)[0]
-    return Concrete(out, w.bad.any() or x.bad.any(), w.sample or x.sample)
+    return Concrete(out, None, w.sample or x.sample, _mixed(w, x))
 
 
 def loss_grad(net: MLP, w: Any, x: Any, y: Any) -> Concrete:
@@ -635,8 +708,7 @@ def loss_grad(net: MLP, w: Any, x: Any, y: Any) -> Concrete:
         raise TraceError(f"labels of shape {y.shape}, expected ({net.c},)")
     out = ref.mlp_grad(list(net.sizes), _ref_act(net), w.val, x.val[None, :], y.val[None, :],
                        bias=net.bias)
-    return Concrete(out, w.bad.any() or x.bad.any() or y.bad.any(),
-                    w.sample or x.sample or y.sample)
+    return Concrete(out, None, w.sample or x.sample or y.sample, _mixed(w, x, y))
 
 
 def _ref_act(net: MLP) -> str:
@@ -666,7 +738,11 @@ def grad(fn: Callable[[Any], Any], w: Any) -> Concrete:
     if any(n.batched for n in g.topological([node])):
         raise TraceError("lang.grad's loss used the data directly; pass the sample through "
                          "the enclosing data.mean")
-    (val,) = evaluate([node], EXACT if run.exact else NUMERIC, {}, strict=True)
+    try:
+        (val,) = evaluate([node], EXACT if run.exact else NUMERIC, {}, strict=True)
+    except BackendError as exc:
+        msg = DIVIDED_BY_ZERO if "divided by exactly 0" in str(exc) else str(exc)
+        raise ConcreteError(msg) from exc
     return Concrete(val, None, True if run.in_mean else w.sample)
 
 
@@ -708,7 +784,7 @@ class ConcreteData(DataSurface):
         self._name(name)
         n = self._x.shape[0]
         total: Any = None
-        bad: Any = None
+        undefined = False
         depends = False
         first: Concrete | None = None
         run.in_mean += 1
@@ -724,14 +800,16 @@ class ConcreteData(DataSurface):
                                      f"{out.shape} for different samples")
                 depends = depends or out.sample
                 total = out.val if total is None else total + out.val
-                bad = out.bad if bad is None else bad | out.bad
+                undefined = undefined or out.undefined
         finally:
             run.in_mean -= 1
         assert first is not None
         if not depends:
-            return Concrete(first.val, first.bad)  # a constant's mean is the constant
+            return first  # a constant's mean is the constant (no read: nothing is evaluated)
         val = total * Fraction(1, n) if run.exact else total / n
-        return Concrete(val, bad)
+        # a read is evaluated on its own: nothing after it discards its division by 0 (an
+        # error once the value is used, as the interpreter evaluates only used reads)
+        return Concrete(val, None, False, HARD if undefined else 0)
 
     def const(self, value: Any, label: str = "") -> Concrete:
         """A data-independent constant of the algorithm."""
@@ -745,7 +823,7 @@ class ConcreteData(DataSurface):
         self._name(name)
         v = as_concrete(value)
         _check_not_per_sample(v, "data.keep")
-        return v
+        return Concrete(v.val, None, False, HARD if v.undefined else 0)
 
     def number(self, value: Any) -> Any:
         """A Python number of the algorithm in the run's numbers, under the float policy."""
@@ -795,7 +873,7 @@ def execute_with_record(
         data = ConcreteData(run, xa, ya)
         out = as_concrete(algorithm(data, **options))
         _check_not_per_sample(out, "the algorithm's result")
-        if out.bad.any():
+        if out.undefined:
             raise ConcreteError(DIVIDED_BY_ZERO)
         flat = out.val.reshape(-1)
     finally:

@@ -25,7 +25,9 @@ def run_program(
     values: dict[str, Any] = {}
     for ins in program.instructions:
         if ins.kind.startswith("read"):
-            (val,) = evaluate([bmean(ins.body)], backend, values, x, y, strict=True)
+            # a one-hot expanded read is evaluated at the sample's own label (ir.Instruction)
+            body = ins.source if ins.source is not None else ins.body
+            (val,) = evaluate([bmean(body)], backend, values, x, y, strict=True)
         else:
             (val,) = evaluate([ins.body], backend, values, strict=True)
         values[ins.target.name] = val

@@ -207,24 +207,32 @@ def _guard(branch: g.Node, cond: g.Node, positive: bool) -> g.Node:
     keep = cond if positive else binary("sub", g.const(1, label="1"), cond)
     recips: list[g.Node] = []
     if cond.shape == ():
+        # a scalar condition keeps or discards the whole branch
         recips = [n for n in g.topological([branch]) if n.op == "recip"]
     elif branch.shape == cond.shape:
-        # only positions that stay positions: elementwise operations of the same shape
-        stack, seen = [branch], set()
+        # only entries that stay at their position: elementwise operations of the same shape,
+        # and only reciprocals no other path (a sum, a product, a slice ...) mixes in
+        positional, stack, seen = [], [branch], set()
         while stack:
             n = stack.pop()
-            if n.id in seen or n.shape != cond.shape:
+            if n.id in seen:
                 continue
             seen.add(n.id)
-            if n.op == "recip":
-                recips.append(n)
+            positional.append(n)
             if n.op in _POSITIONAL:
-                stack.extend(n.inputs)
+                stack.extend(i for i in n.inputs if i.shape == cond.shape)
+        roots = [i for n in positional for i in n.inputs
+                 if n.op not in _POSITIONAL or i.shape != cond.shape]
+        mixed = {n.id for n in g.topological(roots)} if roots else set()
+        recips = [n for n in positional if n.op == "recip" and n.id not in mixed]
     if not recips:
         return branch
-    mapping = {}
-    for r in recips:
-        d = r.inputs[0]
+    wanted = {r.id for r in recips}
+    mapping: dict[int, g.Node] = {}
+    for r in g.topological([branch]):  # inner reciprocals (in a divisor) first
+        if r.id not in wanted:
+            continue
+        (d,) = g.rebuild([r.inputs[0]], mapping) if mapping else (r.inputs[0],)
         k = broadcast_to(keep, d.shape)
         safe = binary("add", g.mul(k, d), binary("sub", g.const(1, label="1"), k))
         mapping[r.id] = g.unary("recip", safe)

@@ -96,11 +96,13 @@ def active_tracer() -> Tracer | None:
 
 def float_refusal(value: float) -> TraceError:
     """The sentence refusing a Python float in an exact run (names the constant and the fix)."""
-    frac = Fraction(repr(float(value)))
+    f = float(value)
+    frac = Fraction(repr(f))
+    why = (f"is not exact (its value is the binary fraction {Fraction(f)})" if Fraction(f) != frac
+           else "is not allowed in an exact run (a float is a binary approximation in general)")
     return TraceError(
-        f"the Python float {value!r} is not exact (it is the binary fraction "
-        f"{Fraction(float(value))}); write it as Fraction({frac.numerator}, "
-        f"{frac.denominator}) or the string '{value!r}', or pass float_constants='exact' "
+        f"the Python float {f!r} {why}; write it as Fraction({frac.numerator}, "
+        f"{frac.denominator}) or the string '{f!r}', or pass float_constants='exact' "
         f"(CLI: --float-constants exact) to read every float as its shortest decimal"
     )
 
@@ -287,12 +289,18 @@ def is_boolean(node: Node) -> bool:
         return is_boolean(node.inputs[0]) and is_boolean(node.inputs[1])
     if op == "sub":
         a, b = node.inputs
-        return g.is_const_value(a, 1) and is_boolean(b)
+        return _is_one(a) and is_boolean(b)
     if op in ("reshape", "slice", "transpose", "broadcast", "pad"):
         return is_boolean(node.inputs[0])
     if op == "concat":
         return all(is_boolean(i) for i in node.inputs)
     return False
+
+
+def _is_one(node: Node) -> bool:
+    if node.op in ("broadcast", "reshape"):
+        return _is_one(node.inputs[0])
+    return g.is_const_value(node, 1)
 
 
 def _graph(fn: Callable[..., Node], *args: Any) -> Node:
@@ -477,6 +485,26 @@ class Traced:
         from . import lang
 
         return lang.apply_function(np.dot, (self, o), {})
+
+    def max(self) -> Traced:
+        """The largest entry (a fold of ``max(a, b) = a + relu(b - a)``)."""
+        from . import lang
+
+        entries = [self[idx] for idx in np.ndindex(*self.shape)] if self.shape else [self]
+        out = entries[0]
+        for e in entries[1:]:
+            out = lang.maximum(out, e)
+        return out
+
+    def min(self) -> Traced:
+        """The smallest entry (a fold of ``min(a, b) = a - relu(a - b)``)."""
+        from . import lang
+
+        entries = [self[idx] for idx in np.ndindex(*self.shape)] if self.shape else [self]
+        out = entries[0]
+        for e in entries[1:]:
+            out = lang.minimum(out, e)
+        return out
 
     def reshape(self, *shape: Any) -> Traced:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -761,9 +789,10 @@ class Tracer:
         self._names.add(f"{prefix}{i}")
         return f"{prefix}{i}"
 
-    def _emit(self, kind: str, name: str, body: Node, label: str = "") -> Node:
+    def _emit(self, kind: str, name: str, body: Node, label: str = "",
+              source: Node | None = None) -> Node:
         reg = Register(name, body.shape)
-        self.instructions.append(Instruction(kind, reg, body, label))
+        self.instructions.append(Instruction(kind, reg, body, label, source=source))
         return g.reg(name, body.shape)
 
     def mean(self, fn: Callable[..., Any], name: str | None) -> Traced:
@@ -806,8 +835,8 @@ class Tracer:
             (phi_c,) = g.rebuild([phi], {self.y.id: e})
             terms.append(g.mul(g.vdot(self.y, e), phi_c))
         body = g.add_all(terms)
-        return Traced(self._emit("read_labelled", base, body, "sum_c mean_i y_ic phi(u, x_i, e_c)"),
-                      self)
+        return Traced(self._emit("read_labelled", base, body, "sum_c mean_i y_ic phi(u, x_i, e_c)",
+                                 source=phi), self)
 
     def compute(self, value: Traced, name: str | None) -> Traced:
         if self.in_mean or self.in_grad:

@@ -27,6 +27,7 @@ from . import references as ref
 
 
 def _frac(v: Any) -> Fraction:
+    """An option for the plain references (the traced algorithms apply the float policy)."""
     if isinstance(v, float):
         return Fraction(repr(v))
     return Fraction(v)
@@ -38,7 +39,7 @@ def gd(data: TracedData, net: MLP, T: int = 3, lr: Any = Fraction(1, 10), seed: 
     if w0 is None:
         w0 = ref.initial_weights(list(net.sizes), seed=seed, bias=net.bias)
     w = data.const(np.asarray(w0, dtype=object), "w0")
-    rate = data.const(_frac(lr), "lr")
+    rate = data.const(data.number(lr), "lr")
     for t in range(T):
         grad = data.mean(lambda x, y, w=w: lang.loss_grad(net, w, x, y), name=f"grad{t}")
         w = w - rate * grad
@@ -49,7 +50,7 @@ def perceptron(data: TracedData, net: MLP, T: int = 3, lr: Any = 1) -> Traced:
     """One-vs-rest batch perceptron from 0; a margin ``t s <= 0`` counts as a mistake."""
     _need_linear(net, "perceptron")
     w = data.const(np.zeros(net.n_params, dtype=int), "w_init")
-    rate = data.const(_frac(lr), "lr")
+    rate = data.const(data.number(lr), "lr")
     two, one = data.const(2, "2"), data.const(1, "1")
 
     for t in range(T):
@@ -81,7 +82,7 @@ def worked(data: TracedData, net: MLP, lr: Any = Fraction(1, 10)) -> Traced:
 
     ``R1 = mean x x^T`` (unlabelled read), ``R2 = mean y x^T`` (labelled read).
     """
-    a = _frac(lr)
+    a = data.number(lr)
     r1 = data.mean(lambda x: lang.outer(x, x), name="R1")
     r2 = data.mean(lambda x, y: lang.outer(y, x), name="R2")
     return (data.const(2 * a, "2a") * r2 - data.const(a * a, "a^2") * (r2 @ r1)).flatten()
