@@ -39,6 +39,7 @@ either way.
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Generator, Mapping, Sequence
 from fractions import Fraction
@@ -71,6 +72,41 @@ def as_array(v: Any) -> np.ndarray:
     out = np.empty((), dtype=object)
     out[()] = v
     return out
+
+
+class _Bindings(dict):  # type: ignore[type-arg]
+    """Leaf bindings converted to the backend's arrays on first use (``Backend.bind``)."""
+
+    def __init__(self, backend: Backend, raw: Mapping[str, Any]) -> None:
+        super().__init__()
+        self._backend, self._raw_values = backend, raw
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw_values
+
+    def __missing__(self, name: str) -> Any:
+        val = self._backend.bind(self._raw_values[name])
+        self[name] = val
+        return val
+
+
+def _snapshot(value: Any) -> Any:
+    """What :func:`_unchanged` compares a later binding with (``None``: always changed)."""
+    if not isinstance(value, np.ndarray):
+        return None
+    if value.dtype == object:
+        return (value.shape, list(value.flat))  # the entries themselves (immutable numbers)
+    return (value.shape, value.copy())
+
+
+def _unchanged(snap: Any, value: Any) -> bool:
+    """Whether ``value`` is the binding of ``snap`` (same entries, by identity or value)."""
+    if snap is None or not isinstance(value, np.ndarray) or value.shape != snap[0]:
+        return False
+    old = snap[1]
+    if isinstance(old, list):
+        return value.dtype == object and all(map(operator.is_, old, value.flat))
+    return value.dtype == old.dtype and bool(np.array_equal(old, value))
 
 
 class _Zero:
@@ -175,7 +211,8 @@ class Plan:
     use a reduction; ``nested`` is true when a reduction's inputs contain another.
     """
 
-    __slots__ = ("outputs", "order", "canon", "reductions", "after", "nested", "memo", "_flat")
+    __slots__ = ("outputs", "order", "canon", "reductions", "after", "nested", "memo", "_flat",
+                 "last")
 
     def __init__(self, outputs: Sequence[Node]) -> None:
         self.outputs = tuple(outputs)
@@ -208,6 +245,9 @@ class Plan:
         # per backend: earlier pruned evaluations' decisions (see Evaluator._reuse)
         self.memo: dict[Any, _DecisionTree] = {}
         self._flat: _Flat | None = None
+        # per (backend, prune): the leaf snapshots and unbatched values of the last
+        # scheduled evaluation (see Evaluator._values_scheduled)
+        self.last: dict[Any, tuple[dict[str, Any], list[Any]]] = {}
 
     @property
     def flat(self) -> _Flat:
@@ -326,7 +366,8 @@ class Evaluator:
         self.backend = backend
         self.strict = strict
         self.prune = prune
-        self.bindings = {k: backend.bind(v) for k, v in bindings.items()}
+        self._raw = bindings
+        self.bindings = _Bindings(backend, bindings)
         self.x = backend.data(x)
         self.y = backend.data(y)
         self.n = 0 if x is None else int(x.shape[0])
@@ -432,9 +473,33 @@ class Evaluator:
         zero = [False] * count
         ub = self._unbatched
         small_zero = self._small_zero
-        # pass 1
+        # pass 1 (an unbatched value whose leaves are bound to the same entries as in the
+        # last evaluation of this plan is that evaluation's value: it uses no data)
+        key = (self.backend, prune)
+        last_snaps, last_vals = p.last.get(key, ({}, [None] * count))
+        snaps: dict[str, Any] = {}
+        vals: list[Any] = [None] * count
+        dirty = [True] * count
+        raw = self._raw
         for i in range(count):
             rule, ins = rules[i], inputs[i]
+            if rule == _LEAF:
+                node = nodes[i]
+                if node.op == "const":
+                    dirty[i] = False
+                elif node.op in ("param", "reg"):
+                    name = node.attrs["name"]
+                    if name in raw:
+                        snap = snaps.get(name)
+                        if snap is None:
+                            snap = snaps[name] = _snapshot(raw[name])
+                        dirty[i] = not _unchanged(last_snaps.get(name), raw[name])
+            elif not batched[i] and not after[i]:
+                for j in ins:
+                    if dirty[j]:
+                        break
+                else:
+                    dirty[i] = False
             if prune and rule != _LEAF and rule != _OTHER:
                 if rule == _ANNIHILATOR:
                     z = zero[ins[0]] or zero[ins[1]]
@@ -452,15 +517,19 @@ class Evaluator:
             if batched[i] or after[i]:
                 continue
             node = nodes[i]
-            if rule == _LEAF:
-                v = self._leaf(node)
-            else:
-                v = self._apply(node, [ub[nodes[j].id] for j in ins])
-                if prune and v is not ZERO and small_zero(v):
-                    v = ZERO
+            v = None if dirty[i] else last_vals[i]
+            if v is None:
+                if rule == _LEAF:
+                    v = self._leaf(node)
+                else:
+                    v = self._apply(node, [ub[nodes[j].id] for j in ins])
+                    if prune and v is not ZERO and small_zero(v):
+                        v = ZERO
             if v is ZERO:
                 zero[i] = True
             ub[node.id] = v
+            vals[i] = v
+        p.last[key] = (snaps, vals)
         # pass 2
         out_pos = [f.position[p.canon[o.id].id] for o in outputs]
         needed: list[int] = []
@@ -508,10 +577,10 @@ class Evaluator:
             if zero[i]:
                 results.append(self.backend.export_zeros(o.shape))
                 continue
-            v = ub[nodes[i].id]
-            if isinstance(v, np.ndarray) and not v.flags.writeable:
-                v = v.copy()  # a cached constant: the caller gets its own array
-            results.append(export(v))
+            v = export(ub[nodes[i].id])
+            if v is ub[nodes[i].id] and isinstance(v, np.ndarray):
+                v = v.copy()  # shared with the next evaluation: the caller gets its own
+            results.append(v)
         return results
 
     def _reduce_scheduled(self, f: _Flat, needed: list[int], zero: list[bool]) -> None:
