@@ -94,7 +94,13 @@ class FlintBackend(Backend):
     # ------------------------------------------------------------ conversions
 
     def asarray(self, value: Any) -> np.ndarray:
-        return _map(_to_fmpq, value)
+        arr = np.asarray(value, dtype=object)
+        out = np.empty(arr.shape, dtype=object)
+        if arr.size:
+            fmpq, frac = _flint.fmpq, Fraction
+            out.reshape(-1)[:] = [fmpq(v.numerator, v.denominator) if type(v) is frac
+                                  else _to_fmpq(v) for v in arr.reshape(-1)]
+        return out
 
     def bind(self, value: Any) -> np.ndarray:
         return self.asarray(value)
@@ -106,6 +112,11 @@ class FlintBackend(Backend):
         if not isinstance(value, np.ndarray):
             return to_fraction(value)
         return _map(to_fraction, value)
+
+    def export_zeros(self, shape: tuple[int, ...]) -> np.ndarray:
+        out = np.empty(shape, dtype=object)
+        out.fill(Fraction(0))
+        return out
 
     def scalar(self, value: Fraction | int) -> Any:
         return _to_fmpq(Fraction(value))

@@ -46,6 +46,10 @@ class Backend:
         """A value handed back by the evaluator (as computed by default)."""
         return value
 
+    def export_zeros(self, shape: tuple[int, ...]) -> np.ndarray:
+        """``export(zeros(shape))``, the value handed back for a pruned zero."""
+        return self.export(self.zeros(shape))
+
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``a @ b`` for a matrix ``a`` and a matrix or vector ``b`` (NumPy's by default)."""
         return np.asarray(a @ b)

@@ -39,6 +39,7 @@ either way.
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Generator, Mapping, Sequence
 from fractions import Fraction
@@ -46,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.scalars import Backend
+from ..backends.scalars import Backend, BackendError
 from .core import GraphError, Node, topological
 
 REDUCTIONS = ("bmean", "bsum", "bdot")
@@ -71,6 +72,41 @@ def as_array(v: Any) -> np.ndarray:
     out = np.empty((), dtype=object)
     out[()] = v
     return out
+
+
+class _Bindings(dict):  # type: ignore[type-arg]
+    """Leaf bindings converted to the backend's arrays on first use (``Backend.bind``)."""
+
+    def __init__(self, backend: Backend, raw: Mapping[str, Any]) -> None:
+        super().__init__()
+        self._backend, self._raw_values = backend, raw
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw_values
+
+    def __missing__(self, name: str) -> Any:
+        val = self._backend.bind(self._raw_values[name])
+        self[name] = val
+        return val
+
+
+def _snapshot(value: Any) -> Any:
+    """What :func:`_unchanged` compares a later binding with (``None``: always changed)."""
+    if not isinstance(value, np.ndarray):
+        return None
+    if value.dtype == object:
+        return (value.shape, list(value.flat))  # the entries themselves (immutable numbers)
+    return (value.shape, value.copy())
+
+
+def _unchanged(snap: Any, value: Any) -> bool:
+    """Whether ``value`` is the binding of ``snap`` (same entries, by identity or value)."""
+    if snap is None or not isinstance(value, np.ndarray) or value.shape != snap[0]:
+        return False
+    old = snap[1]
+    if isinstance(old, list):
+        return value.dtype == object and all(map(operator.is_, old, value.flat))
+    return value.dtype == old.dtype and bool(np.array_equal(old, value))
 
 
 class _Zero:
@@ -175,7 +211,8 @@ class Plan:
     use a reduction; ``nested`` is true when a reduction's inputs contain another.
     """
 
-    __slots__ = ("outputs", "order", "canon", "reductions", "after", "nested", "memo")
+    __slots__ = ("outputs", "order", "canon", "reductions", "after", "nested", "memo", "_flat",
+                 "last")
 
     def __init__(self, outputs: Sequence[Node]) -> None:
         self.outputs = tuple(outputs)
@@ -207,6 +244,17 @@ class Plan:
         self.nested = nested
         # per backend: earlier pruned evaluations' decisions (see Evaluator._reuse)
         self.memo: dict[Any, _DecisionTree] = {}
+        self._flat: _Flat | None = None
+        # per (backend, prune): the leaf snapshots and unbatched values of the last
+        # scheduled evaluation (see Evaluator._values_scheduled)
+        self.last: dict[Any, tuple[dict[str, Any], list[Any]]] = {}
+
+    @property
+    def flat(self) -> _Flat:
+        """The representatives as index arrays (built on first use, see :class:`_Flat`)."""
+        if self._flat is None:
+            self._flat = _Flat(self)
+        return self._flat
 
     @staticmethod
     def _key(node: Node, canon: dict[int, Node]) -> Any:
@@ -221,6 +269,60 @@ class Plan:
         except TypeError:  # an attribute without a structural key: no sharing
             return None
         return key
+
+
+_LEAF, _ANNIHILATOR, _SUM, _PRESERVING, _CONCAT, _OTHER = range(6)  # zero rules (_Flat)
+
+
+class _Flat:
+    """A plan's representatives as flat lists, for the scheduled evaluation.
+
+    ``inputs[i]`` are the positions (in ``plan.order``) of the representatives of node
+    ``i``'s inputs; ``rule[i]`` is how its zero-ness follows from theirs (the rules of the
+    module docstring); ``after``, ``batched`` and ``reduction`` are per-position flags.
+    """
+
+    __slots__ = ("nodes", "inputs", "rule", "after", "batched", "reduction", "position",
+                 "after_ops")
+
+    def __init__(self, p: Plan) -> None:
+        self.nodes = list(p.order)
+        self.position = {n.id: i for i, n in enumerate(self.nodes)}
+        pos, canon = self.position, p.canon
+        self.inputs = [tuple(pos[canon[i.id].id] for i in n.inputs) for n in self.nodes]
+        rule = []
+        for n in self.nodes:
+            op = n.op
+            if not n.inputs:
+                rule.append(_LEAF)
+            elif op in _ANNIHILATE_BINARY:
+                rule.append(_ANNIHILATOR)
+            elif op in ("add", "sub"):
+                rule.append(_SUM)
+            elif op in _ZERO_PRESERVING_UNARY or (op == "pow" and n.attrs["k"] >= 1):
+                rule.append(_PRESERVING)
+            elif op == "concat":
+                rule.append(_CONCAT)
+            else:
+                rule.append(_OTHER)
+        self.rule = rule
+        self.after = [n.id in p.after for n in self.nodes]
+        self.batched = [n.batched for n in self.nodes]
+        self.reduction = [n.op in REDUCTIONS for n in self.nodes]
+        self.after_ops = [i for i, n in enumerate(self.nodes)
+                          if self.after[i] and not self.reduction[i]]
+
+
+def _zero_by_rule(rule: int, ins: tuple[int, ...], zero: list[bool]) -> bool:
+    if rule == _ANNIHILATOR:
+        return zero[ins[0]] or zero[ins[1]]
+    if rule == _SUM:
+        return zero[ins[0]] and zero[ins[1]]
+    if rule == _PRESERVING:
+        return zero[ins[0]]
+    if rule == _CONCAT:
+        return all(zero[i] for i in ins)
+    return False
 
 
 _PLANS: OrderedDict[tuple[int, ...], Plan] = OrderedDict()
@@ -264,7 +366,8 @@ class Evaluator:
         self.backend = backend
         self.strict = strict
         self.prune = prune
-        self.bindings = {k: backend.bind(v) for k, v in bindings.items()}
+        self._raw = bindings
+        self.bindings = _Bindings(backend, bindings)
         self.x = backend.data(x)
         self.y = backend.data(y)
         self.n = 0 if x is None else int(x.shape[0])
@@ -288,6 +391,16 @@ class Evaluator:
     def values(self, outputs: Sequence[Node]) -> list[Any]:
         """Values of ``outputs`` (arrays; a pruned zero is materialised)."""
         p = plan(outputs)
+        if (not self.strict and not self._unbatched and not self._zeros and not self._canon
+                and not any(o.batched for o in outputs)):
+            if p.nested:
+                raise GraphError("nested reductions over samples are not supported")
+            try:
+                return self._values_scheduled(p, outputs)
+            except (GraphError, BackendError):
+                # e.g. a leaf without a binding that only a pruned branch reads: the lazy
+                # evaluation below decides (and reports) it as it always did
+                self._reset()
         if not self._canon:
             self._canon, self._after = p.canon, p.after
         else:
@@ -324,6 +437,235 @@ class Evaluator:
 
     def value(self, node: Node) -> Any:
         return self.values([node])[0]
+
+    def _reset(self) -> None:
+        self._unbatched, self._batched, self._zeros = {}, {}, {}
+        self._canon, self._after = {}, frozenset()
+        self._pending = set()
+        self._settled, self._log, self._record = True, None, None
+
+    # ------------------------------------------------------- scheduled evaluation
+
+    def _values_scheduled(self, p: Plan, outputs: Sequence[Node]) -> list[Any]:
+        """Unbatched ``outputs`` in four passes over the plan, with no graph walk per node.
+
+        1. In topological order: the zero-ness of every representative by the rules of
+           the module docstring, evaluating every unbatched value that uses no reduction
+           and is not already known to be zero (a reduction counts as nonzero unless its
+           input is zero, as in :meth:`_is_zero`);
+        2. the reductions that the outputs need (those not under a zero product);
+        3. the batched computations they need, in topological order, evaluated chunk by
+           chunk of samples (each intermediate dropped after its last use), the
+           reductions accumulated over the chunks;
+        4. the zero-ness of what uses a reduction, now that their values are known, and
+           the values the outputs need, in topological order.
+
+        The values are those of the lazy evaluation (the same operations on the same
+        inputs; the same chunks of samples); only unbatched values that a zero product
+        would have skipped may be computed in pass 1, and they cost no per-sample work.
+        """
+        self._canon, self._after = p.canon, p.after
+        f = p.flat
+        nodes, inputs, rules = f.nodes, f.inputs, f.rule
+        after, batched = f.after, f.batched
+        count = len(nodes)
+        prune = self.prune
+        zero = [False] * count
+        ub = self._unbatched
+        small_zero = self._small_zero
+        # pass 1 (an unbatched value whose leaves are bound to the same entries as in the
+        # last evaluation of this plan is that evaluation's value: it uses no data)
+        key = (self.backend, prune)
+        last_snaps, last_vals = p.last.get(key, ({}, [None] * count))
+        snaps: dict[str, Any] = {}
+        vals: list[Any] = [None] * count
+        dirty = [True] * count
+        raw = self._raw
+        for i in range(count):
+            rule, ins = rules[i], inputs[i]
+            if rule == _LEAF:
+                node = nodes[i]
+                if node.op == "const":
+                    dirty[i] = False
+                elif node.op in ("param", "reg"):
+                    name = node.attrs["name"]
+                    if name in raw:
+                        snap = snaps.get(name)
+                        if snap is None:
+                            snap = snaps[name] = _snapshot(raw[name])
+                        dirty[i] = not _unchanged(last_snaps.get(name), raw[name])
+            elif not batched[i] and not after[i]:
+                for j in ins:
+                    if dirty[j]:
+                        break
+                else:
+                    dirty[i] = False
+            if prune and rule != _LEAF and rule != _OTHER:
+                if rule == _ANNIHILATOR:
+                    z = zero[ins[0]] or zero[ins[1]]
+                elif rule == _PRESERVING:
+                    z = zero[ins[0]]
+                elif rule == _SUM:
+                    z = zero[ins[0]] and zero[ins[1]]
+                else:
+                    z = all(zero[j] for j in ins)
+                if z:
+                    zero[i] = True
+                    if not batched[i]:
+                        ub[nodes[i].id] = ZERO
+                    continue
+            if batched[i] or after[i]:
+                continue
+            node = nodes[i]
+            v = None if dirty[i] else last_vals[i]
+            if v is None:
+                if rule == _LEAF:
+                    v = self._leaf(node)
+                else:
+                    v = self._apply(node, [ub[nodes[j].id] for j in ins])
+                    if prune and v is not ZERO and small_zero(v):
+                        v = ZERO
+            if v is ZERO:
+                zero[i] = True
+            ub[node.id] = v
+            vals[i] = v
+        p.last[key] = (snaps, vals)
+        # pass 2
+        out_pos = [f.position[p.canon[o.id].id] for o in outputs]
+        needed: list[int] = []
+        seen = [False] * count
+        stack = list(out_pos)
+        while stack:
+            i = stack.pop()
+            if seen[i] or zero[i] or not after[i]:
+                continue
+            seen[i] = True
+            if f.reduction[i]:
+                needed.append(i)
+            else:
+                stack.extend(inputs[i])
+        needed.sort()
+        # pass 3
+        if needed:
+            self._reduce_scheduled(f, needed, zero)
+        # pass 4
+        if prune:
+            for i in f.after_ops:
+                zero[i] = _zero_by_rule(rules[i], inputs[i], zero)
+        todo: list[int] = []
+        seen = [False] * count
+        stack = list(out_pos)
+        while stack:
+            i = stack.pop()
+            if seen[i] or zero[i] or not after[i] or f.reduction[i]:
+                continue
+            seen[i] = True
+            todo.append(i)
+            stack.extend(inputs[i])
+        todo.sort()
+        for i in todo:
+            node = nodes[i]
+            vals = [ZERO if zero[j] else ub[nodes[j].id] for j in inputs[i]]
+            v = self._apply(node, vals)
+            if prune and v is not ZERO and small_zero(v):
+                v = ZERO
+            zero[i] = v is ZERO
+            ub[node.id] = v
+        results = []
+        export = self.backend.export
+        for o, i in zip(outputs, out_pos, strict=True):
+            if zero[i]:
+                results.append(self.backend.export_zeros(o.shape))
+                continue
+            v = export(ub[nodes[i].id])
+            if v is ub[nodes[i].id] and isinstance(v, np.ndarray):
+                v = v.copy()  # shared with the next evaluation: the caller gets its own
+            results.append(v)
+        return results
+
+    def _reduce_scheduled(self, f: _Flat, needed: list[int], zero: list[bool]) -> None:
+        """Pass 3 of :meth:`_values_scheduled`: the needed reductions over all chunks."""
+        nodes, inputs, batched = f.nodes, f.inputs, f.batched
+        count = len(nodes)
+        seen = [False] * count
+        stack = [j for i in needed for j in inputs[i]]
+        work: list[int] = []
+        while stack:
+            i = stack.pop()
+            if seen[i] or zero[i] or not batched[i]:
+                continue
+            seen[i] = True
+            work.append(i)
+            stack.extend(inputs[i])
+        # the reductions in topological order among the computations: each accumulated
+        # as soon as its inputs are there, so that they can be dropped after it
+        is_red = f.reduction
+        work.extend(needed)
+        work.sort()
+        last: dict[int, int] = {}
+        for step, i in enumerate(work):
+            for j in inputs[i]:
+                if batched[j]:
+                    last[j] = step
+        dead: dict[int, list[int]] = {}
+        for j, step in last.items():
+            dead.setdefault(step, []).append(nodes[j].id)
+        ub = self._unbatched
+        acc: dict[int, Any] = {}
+        chunks = self._chunks()
+        if len(chunks) > 1:  # the chunks of the lazy evaluation (same grouping of sums)
+            probe = min(PROBE_ROWS, self.chunk)
+            chunks = [slice(0, probe)] + [slice(i, min(i + self.chunk, self.n))
+                                          for i in range(probe, self.n, self.chunk)]
+        for rows in chunks:
+            self._enter(rows)
+            memo = self._batched
+
+            def value(j: int, memo: dict[int, Any] = memo) -> Any:
+                if zero[j]:
+                    return ZERO
+                n = nodes[j]
+                return memo[n.id] if batched[j] else ub[n.id]
+
+            for step, i in enumerate(work):
+                node = nodes[i]
+                if is_red[i]:
+                    part = self._reduce_values(node, *[value(j) for j in inputs[i]])
+                    self._accumulate(acc, node, part)
+                elif f.rule[i] == _LEAF:
+                    memo[node.id] = self._leaf(node)
+                else:
+                    memo[node.id] = self._apply(node, [value(j) for j in inputs[i]])
+                for d in dead.get(step, ()):
+                    if d != node.id:
+                        memo.pop(d, None)
+        self._batched = {}
+        for i in needed:
+            r = nodes[i]
+            val = acc.get(r.id, ZERO)
+            if val is not ZERO and r.op == "bmean":
+                val = val * self.backend.scalar(Fraction(1, max(self.n, 1)))
+            if val is not ZERO:
+                val = np.asarray(val)
+                if self.prune and self._small_zero(val):
+                    val = ZERO
+            ub[r.id] = val
+            zero[i] = val is ZERO
+
+    def _reduce_values(self, r: Node, a: Any, b: Any = None) -> Any:
+        """One chunk's part of reduction ``r`` from its inputs' values."""
+        if r.op in ("bmean", "bsum"):
+            return ZERO if a is ZERO else np.asarray(a).sum(axis=0)
+        if a is ZERO or b is ZERO:
+            return ZERO
+        m = self._m
+        a2 = np.asarray(a).reshape(m, -1)
+        b2 = np.asarray(b).reshape(m, -1)
+        mm = self.backend.matmul
+        if a2.shape[1] < b2.shape[1]:
+            # the same product, the wider factor transposed first (a much faster BLAS call)
+            return mm(b2.T, a2).T.reshape(r.shape)
+        return mm(a2.T, b2).reshape(r.shape)
 
     def _reductions_pruned(self, p: Plan, outputs: Sequence[Node], reductions: list[Node]
                            ) -> None:
@@ -735,10 +1077,20 @@ class Evaluator:
                 return ZERO
             a, b = (v1, v2) if first is a_node else (v2, v1)
             return self._binary(node, a, b)
+        vals = []
+        for i in node.inputs:
+            vals.append((yield (_EVAL, i)))
+        return self._apply(node, vals)
+
+    def _apply(self, node: Node, vals: list[Any]) -> Any:
+        """The value of a non-leaf, non-reduction ``node`` from its inputs' values."""
+        op = node.op
+        if op in _ANNIHILATE_BINARY:
+            a, b = vals
+            if a is ZERO or b is ZERO:
+                return ZERO
+            return self._binary(node, a, b)
         if op == "concat":
-            vals = []
-            for i in node.inputs:
-                vals.append((yield (_EVAL, i)))
             if all(v is ZERO for v in vals):
                 return ZERO
             vals = [self._materialise(i, v) for i, v in zip(node.inputs, vals, strict=True)]
@@ -748,8 +1100,7 @@ class Evaluator:
             return np.concatenate(vals, axis=-1)
         if op in ("add", "sub"):
             a_node, b_node = node.inputs
-            a = yield (_EVAL, a_node)
-            b = yield (_EVAL, b_node)
+            a, b = vals
             full = self._full_shape(node)
             if a is ZERO and b is ZERO:
                 return ZERO
@@ -760,15 +1111,17 @@ class Evaluator:
             a, b = self._materialise(a_node, a), self._materialise(b_node, b)
             nd = len(node.shape)
             a, b = self._align(a_node, a, nd), self._align(b_node, b, nd)
-            return np.asarray(a + b if op == "add" else a - b)
+            return as_array(a + b if op == "add" else a - b)
+        if op in REDUCTIONS:
+            raise GraphError(f"a reduction ({op}) reached the elementwise evaluation")
         # unary operations
         (a_node,) = node.inputs
-        a = yield (_EVAL, a_node)
+        (a,) = vals
         if a is ZERO:
             if op in _ZERO_PRESERVING_UNARY or (op == "pow" and node.attrs["k"] >= 1):
                 return ZERO
             a = self._materialise(a_node, a)
-        return self._unary(node, a_node, a)
+        return as_array(self._unary(node, a_node, a))
 
     def _binary(self, node: Node, a: Any, b: Any) -> Any:
         op = node.op

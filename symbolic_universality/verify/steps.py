@@ -176,7 +176,11 @@ def gd_step(ext: Extension, theta: dict[str, np.ndarray], x: np.ndarray, y: np.n
     rate = backend.export(backend.scalar(eta))  # values come back in the caller's numbers
     new = dict(theta)
     for n, v in zip(names, values, strict=True):
-        new[n] = np.asarray(theta[n] - rate * np.asarray(v)).reshape(ext.shapes[n])
+        v = np.asarray(v)
+        if not any(v.flat):  # theta - eta * 0 = theta (no rational arithmetic)
+            new[n] = np.asarray(theta[n]).copy().reshape(ext.shapes[n])
+            continue
+        new[n] = np.asarray(theta[n] - rate * v).reshape(ext.shapes[n])
     return new
 
 
