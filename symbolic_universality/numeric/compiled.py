@@ -190,6 +190,9 @@ class CompiledGraph:
         self._names: dict[str, Any] = {"np": np, "UN": NUMERIC.unary, "_mm": _mm,
                                        "_pad": _pad}
         self.before_nodes = [n for n in self.order if not n.batched and n.id not in self.after]
+        # the other nodes with inputs, and their inputs' representatives (for _compile)
+        self._rest = [(n, [self.canon[i.id].id for i in n.inputs]) for n in self.order
+                      if (n.batched or n.id in self.after) and n.inputs]
         self._before = self._function("before", ["P"], self.before_nodes, set(),
                                       [self.canon[n.id] for n in self.before_nodes])
         # the values whose zero-ness can prune something: before-nodes used by a node
@@ -229,10 +232,13 @@ class CompiledGraph:
                 last[self.canon[inp.id].id] = pos
         keep = set(keep or ()) | {r.id for r in returns}
         defined = {n.id for n in nodes}
+        dies: dict[int, list[int]] = {}
+        for i, at in last.items():
+            if i in defined and i not in keep:
+                dies.setdefault(at, []).append(i)
         for pos, node in enumerate(nodes):
             lines.append(f"    v{node.id} = {em.expr(node, zero)}")
-            dead = [i for i, at in last.items() if at == pos and i in defined
-                    and i not in keep and i != node.id]
+            dead = [i for i in dies.get(pos, ()) if i != node.id]
             if dead:
                 lines.append("    del " + ", ".join(f"v{i}" for i in sorted(dead)))
         lines.extend("    " + s for s in epilogue)
@@ -248,21 +254,17 @@ class CompiledGraph:
                                                         list[int]]:
         canon = self.canon
         zero = set(zero_before)
-        for node in self.order:
-            if node.id in self.after or node.batched:
-                ins = [canon[i.id].id for i in node.inputs]
-                op = node.op
-                if not ins:
-                    continue
-                if op in _ANNIHILATE:
-                    if any(i in zero for i in ins):
-                        zero.add(node.id)
-                elif op in ("add", "sub", "concat"):
-                    if all(i in zero for i in ins):
-                        zero.add(node.id)
-                elif (op in _ZERO_UNARY or (op == "pow" and node.attrs["k"] >= 1)) \
-                        and ins[0] in zero:
+        for node, ins in self._rest:
+            op = node.op
+            if op in _ANNIHILATE:
+                if any(i in zero for i in ins):
                     zero.add(node.id)
+            elif op in ("add", "sub", "concat"):
+                if all(i in zero for i in ins):
+                    zero.add(node.id)
+            elif (op in _ZERO_UNARY or (op == "pow" and node.attrs["k"] >= 1)) \
+                    and ins[0] in zero:
+                zero.add(node.id)
         # what the outputs need, not entering zeros
         needed: set[int] = set()
         stack = [canon[o.id] for o in self.outputs]
