@@ -193,15 +193,22 @@ class CompiledGraph:
         # the other nodes with inputs, and their inputs' representatives (for _compile)
         self._rest = [(n, [self.canon[i.id].id for i in n.inputs]) for n in self.order
                       if (n.batched or n.id in self.after) and n.inputs]
-        self._before = self._function("before", ["P"], self.before_nodes, set(),
-                                      [self.canon[n.id] for n in self.before_nodes])
         # the values whose zero-ness can prune something: before-nodes used by a node
         # outside the before part, or outputs (the pattern is read from these only)
         before_ids = {n.id for n in self.before_nodes}
         frontier = {self.canon[i.id].id for n in self.order if n.id not in before_ids
                     for i in n.inputs} | {self.canon[o.id].id for o in self.outputs}
         self._frontier = [k for k, n in enumerate(self.before_nodes) if n.id in frontier]
-        self._patterns: dict[bytes, tuple[Any, Any, list[Node], list[Node], list[int]]] = {}
+        # before() returns every value and, computed inline, the pattern of zeros
+        tests = [f"v{n.id} == 0" if n.shape == () else f"not v{n.id}.any()"
+                 for n in (self.before_nodes[k] for k in self._frontier)]
+        values = "(" + "".join(f"v{n.id}, " for n in self.before_nodes) + ")"
+        self._before = self._function(
+            "before", ["P"], self.before_nodes, set(),
+            [self.canon[n.id] for n in self.before_nodes],
+            result=f"{values}, (" + "".join(f"bool({t}), " for t in tests) + ")")
+        self._patterns: dict[tuple[bool, ...], tuple[Any, Any, list[Node], list[Node],
+                                                     list[int]]] = {}
         self.compiled_patterns = 0
 
     # -------------------------------------------------------------- code generation
@@ -336,13 +343,11 @@ class CompiledGraph:
                chunk: int | None = None) -> list[np.ndarray]:
         """The outputs' values (float64 arrays) at ``bindings`` on the samples ``x, y``."""
         with np.errstate(all="ignore"):
-            before = self._before(bindings)
-        front = self._frontier
-        key = np.fromiter((not before[k].any() for k in front), dtype=bool,
-                          count=len(front)).tobytes()
+            before, key = self._before(bindings)
         found = self._patterns.get(key)
         if found is None:
-            zero = {self.before_nodes[k].id for k in front if not np.any(before[k])}
+            zero = {self.before_nodes[k].id for k, z in zip(self._frontier, key, strict=True)
+                    if z}
             found = self._compile(zero)
             self.compiled_patterns += 1
             if len(self._patterns) >= MAX_PATTERNS:
