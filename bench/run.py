@@ -94,8 +94,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     spec["threads"] = args.threads
     spec["torch_chunk"] = args.torch_chunk
     repeats = args.repeats or (1 if args.quick else 3)
-    only = set(args.only.split(",")) if args.only else {"overhead", "torch", "sympy", "size",
-                                                         "exactdirect", "deep"}
+    only = set(args.only.split(",")) if args.only else {"overhead", "torch", "small-n", "sympy",
+                                                         "size", "exactdirect", "deep"}
     out: dict[str, Any] = {"spec": spec, "repeats": repeats, "rows": []}
 
     def log(msg: str) -> None:
@@ -128,6 +128,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         else:
             out["rows"].append({"name": "overhead", "error": ext.get("error") or ref.get("error")})
     if "torch" in only:
+        out["rows"].extend(torch_rows(spec, repeats, args, log))
+    if "small-n" in only:
+        out["rows"].extend(small_n_rows(spec, repeats, args, log, quick=args.quick))
+    if "torch-unpruned" in only:
         t_runs = []
         for i in range(args.torch_repeats):
             log(f"[{i + 1}/{args.torch_repeats}] torch autograd + SGD on the exported module ...")
@@ -249,6 +253,80 @@ def deep_rows(args: argparse.Namespace, log: Any, out: dict[str, Any]) -> list[d
                                         "; W DIFFERS")}]
 
 
+
+def fmt_wc(r: dict[str, Any]) -> str:
+    """Wall and CPU seconds of a run."""
+    if "error" in r:
+        return "error"
+    return f"{r['seconds']:.3f} s (CPU {r.get('cpu_seconds', float('nan')):.3f} s)"
+
+
+def _interleaved(tasks: list[str], spec: dict[str, Any], repeats: int,
+                 args: argparse.Namespace, log: Any) -> dict[str, dict[str, Any]]:
+    """Each task ``repeats`` times, interleaved (so load changes hit all sides alike);
+    the best run of each (by CPU seconds when measured, else wall)."""
+    runs: dict[str, list[dict[str, Any]]] = {t: [] for t in tasks}
+    for i in range(repeats):
+        log(f"[{i + 1}/{repeats}] n = {spec['n']}: {', '.join(tasks)} ...")
+        for t in tasks:
+            runs[t].append(worker(t, spec, args.threads, args.timeout))
+    out = {}
+    for t, rs in runs.items():
+        ok = [r for r in rs if "error" not in r]
+        out[t] = min(ok, key=lambda r: r.get("cpu_seconds", r["seconds"])) if ok else rs[0]
+        out[t]["runs"] = [(round(r.get("seconds", 0), 4), round(r.get("cpu_seconds", 0), 4))
+                          for r in ok]
+    return out
+
+
+def _ratio_row(name: str, ours: dict[str, Any], base: dict[str, Any], goal: float | None,
+               basis: str) -> dict[str, Any]:
+    if "error" in ours or "error" in base:
+        return {"name": name, "error": ours.get("error") or base.get("error")}
+    key = "cpu_seconds" if basis == "cpu" else "seconds"
+    other = "seconds" if basis == "cpu" else "cpu_seconds"
+    ratio = ours[key] / base[key]
+    alt = ours.get(other, float("nan")) / base.get(other, float("nan"))
+    return {"name": name, "ours": fmt_wc(ours), "baseline": fmt_wc(base), "ratio": ratio,
+            "goal": "-" if goal is None else f"<= {goal:g} ({basis})",
+            "met": None if goal is None else ratio <= goal,
+            "memory": f"{fmt_mem(ours)} / {fmt_mem(base)}",
+            "check": f"{'wall' if basis == 'cpu' else 'CPU'} ratio {alt:.2f}; "
+                     f"w rel. error {rel_error(ours['w'], base['w']):.1e}"}
+
+
+def torch_rows(spec: dict[str, Any], repeats: int, args: argparse.Namespace,
+               log: Any) -> list[dict[str, Any]]:
+    """Issue 12 item 2: the pruned torch export trained by SGD / plain torch GD on the MLP."""
+    best_runs = _interleaved(["torch-pruned", "torch-plain"], spec, repeats, args, log)
+    ours, base = best_runs["torch-pruned"], best_runs["torch-plain"]
+    return [_ratio_row(f"torch export (pruned) / plain torch GD, n={spec['n']}", ours, base,
+                       1.5, "wall")]
+
+
+def small_n_rows(spec: dict[str, Any], repeats: int, args: argparse.Namespace, log: Any,
+                 quick: bool = False) -> list[dict[str, Any]]:
+    """Issue 12 item 3: the NumPy backend against plain torch GD and the hand-tuned direct
+    NumPy run, at n = 10^4 and 10^5, wall and CPU seconds side by side."""
+    rows = []
+    for n in ((10_000,) if quick else (10_000, 100_000)):
+        s = {**spec, "n": n}
+        r = _interleaved(["numpy-extension", "numpy-tuned", "torch-plain"], s, repeats, args,
+                         log)
+        ext, tuned, tor = r["numpy-extension"], r["numpy-tuned"], r["torch-plain"]
+        if n == 10_000:
+            rows.append(_ratio_row(f"NumPy backend / plain torch GD, n={n}", ext, tor, 1.25,
+                                   "wall"))
+            rows.append(_ratio_row(f"NumPy backend / hand-tuned NumPy GD, n={n}", ext, tuned,
+                                   1.25, "wall"))
+        else:
+            rows.append(_ratio_row(f"NumPy backend / plain torch GD, n={n}", ext, tor, None,
+                                   "wall"))
+            rows.append(_ratio_row(f"NumPy backend / hand-tuned NumPy GD, n={n}", ext, tuned,
+                                   1.0, "cpu"))
+    return rows
+
+
 def size_rows(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Trainable parameters of the extension against ``p`` plus the total register size."""
     from workers import exact_case, instance
@@ -317,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="BLAS / torch threads of every measuring process (default 1: "
                              "reproducible on a shared machine; 0 keeps the libraries' default)")
     parser.add_argument("--only", default=None,
-                        help="comma list of overhead,torch,sympy,size,exactdirect,deep")
+                        help="comma list of overhead,torch,small-n,sympy,size,exactdirect,deep "
+                             "(and torch-unpruned: the old row, ~1 min per run at n = 10^5)")
     parser.add_argument("--sympy-timeout", type=float, default=None,
                         help="seconds before naive sympy is cut off (reported as a bound)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per measurement")
@@ -332,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.sympy_timeout is None:
         args.sympy_timeout = 30.0 if args.quick else 600.0
-    if args.only and "torch" in args.only and "overhead" not in args.only:
+    if args.only and "torch-unpruned" in args.only and "overhead" not in args.only:
         args.only += ",overhead"
     t0 = time.perf_counter()
     result = measure(args)

@@ -351,3 +351,40 @@ def test_judge_three_ways():
     assert judge(want * 1.5, want, tolerance=1e-9, reference="exact run", estimate=1e-3,
                  float_vs_exact=0.4).status == "inconclusive"
     assert judge([np.nan, 0, 0], want, tolerance=1e-9, estimate=1.0).status == "refuted"
+
+
+# ------------------------------------ compiled straight-line plan (issue 12 item 3)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_compiled_gradient_agrees_with_the_evaluator(jobs, name):
+    from symbolic_universality.numeric.compiled import compiled
+
+    ext = jobs[name].extension
+    x, y = jobs[name].data.as_float()
+    fast = run_gd(ext, x, y, ext.K + 1, compiled=True)
+    slow = run_gd(ext, x, y, ext.K + 1, compiled=False, chunk=5)
+    for a, b in zip(fast.states, slow.states, strict=True):
+        for block in ext.shapes:
+            assert relative_error(a[block], b[block]) <= 1e-12, block
+    grads = ext.gradient_nodes()
+    program = compiled([grads[n] for n in ext.shapes if grads[n] is not None])
+    assert 1 <= program.compiled_patterns <= ext.K + 2  # one per gate pattern, then reused
+
+
+def test_compiled_gradient_in_chunks_is_the_exact_gradient(jobs):
+    # independent of both float evaluators: the exact backend's gradient on the same data
+    from symbolic_universality.numeric.run import gradient
+
+    job = jobs["gd"]
+    ext = job.extension
+    xf, yf = job.data.as_float()
+    theta = {k: v.copy() for k, v in ext.theta0.items()}
+    for _ in range(2):
+        theta = exact_gd_step(ext, theta, job.data.x, job.data.y, ext.eta, EXACT, prune=True)
+    grads = ext.gradient_nodes()
+    names = [n for n in ext.shapes if grads[n] is not None]
+    exact = evaluate([grads[n] for n in names], EXACT, theta, job.data.x, job.data.y)
+    got = gradient(ext, float_state(theta), xf, yf, chunk=7)
+    for n, want in zip(names, exact, strict=True):
+        assert relative_error(got[n], NUMERIC.asarray(want).reshape(ext.shapes[n])) <= 1e-12

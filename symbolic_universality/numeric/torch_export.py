@@ -183,8 +183,8 @@ class ExtensionModule(nn.Module):
         self.last_flat = flat
         order, zeroed = self._schedule(flat)
         vals = tr.run([n for n in order if n.id not in vals], self._canon, vals, zeroed)
-        outs = [vals[self._canon[o.id].id] for o in self._outputs]
-        return outs, [self._canon[o.id].id in zeroed for o in self._outputs]
+        reps = [self._canon[o.id] for o in self._outputs]
+        return [tr.value(r, vals) for r in reps], [r.id in tr.czero for r in reps]
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, *, n: int | None = None,
              unbatched: bool = True) -> torch.Tensor:
@@ -230,22 +230,41 @@ class _Translator:
         self.m = int(x.shape[0])
         #: nodes whose value is exactly zero in this forward (for the bilinear rule)
         self.zero: set[int] = set()
+        #: nodes that are a constant zero (pruned products and what follows from them)
+        self.czero: set[int] = set()
 
     def run(self, order: Sequence[Node], canon: Mapping[int, Node],
-            vals: dict[int, torch.Tensor] | None = None,
-            zeroed: set[int] | frozenset[int] = frozenset()) -> dict[int, torch.Tensor]:
+            vals: dict[int, Any] | None = None,
+            zeroed: set[int] | frozenset[int] = frozenset()) -> dict[int, Any]:
         vals = {} if vals is None else vals
-        zero = self.zero
+        zero, czero = self.zero, self.czero
         track = self.module.prune
         for node in order:
             if node.id in zeroed:
-                vals[node.id] = torch.zeros(self.full(node), dtype=DTYPE, device=self.x.device)
+                czero.add(node.id)  # a pruned product: constant 0, no gradient
                 zero.add(node.id)
+                vals[node.id] = None  # materialised only where a consumer needs it
                 continue
             in_ids = [canon[i.id].id for i in node.inputs]
-            ins = [vals[i] for i in in_ids]
+            op = node.op
+            if czero and any(i in czero for i in in_ids):
+                cz = [i in czero for i in in_ids]
+                if op in _BILINEAR or op in _LINEAR_ONE or (op in _LINEAR_ALL and all(cz)):
+                    czero.add(node.id)
+                    zero.add(node.id)
+                    vals[node.id] = None
+                    continue
+                if op in ("add", "sub"):
+                    keep = 1 if cz[0] else 0
+                    other = canon[node.inputs[keep].id]
+                    if self.full(other) == self.full(node):  # a + 0, a - 0, 0 - b
+                        v = vals[in_ids[keep]]
+                        vals[node.id] = v if (op == "add" or keep == 0) else -v
+                        if in_ids[keep] in zero:
+                            zero.add(node.id)
+                        continue
+            ins = [self.value(canon[i.id], vals) for i in node.inputs]
             if track:
-                op = node.op
                 if op == "param":
                     if not bool(self.module.parameter(node.attrs["name"]).detach().any()):
                         zero.add(node.id)
@@ -266,6 +285,13 @@ class _Translator:
                     zero.add(node.id)
             vals[node.id] = self.op(node, ins)
         return vals
+
+    def value(self, node: Node, vals: Mapping[int, torch.Tensor | None]) -> torch.Tensor:
+        """The value of (representative) ``node``, a constant zero materialised."""
+        v = vals[node.id]
+        if v is None:
+            return torch.zeros(self.full(node), dtype=DTYPE, device=self.x.device)
+        return v
 
     def full(self, node: Node) -> tuple[int, ...]:
         return ((self.m,) if node.batched else ()) + node.shape
