@@ -295,8 +295,11 @@ def _detect_t6() -> str:
 def _p_ad_dropped_product_term() -> Any:
     def change(orig: Any, node: Any, adj: Any, relevant: Any, per_sample: bool) -> Any:
         out = orig(node, adj, relevant, per_sample)
-        if node.op == "vdot" and not per_sample and node.inputs[0] is not node.inputs[1]:
-            out = [(i, c) for i, c in out if i is not node.inputs[1]]
+        if node.op != "vdot" or per_sample:
+            return out
+        a, b = node.inputs
+        if a is not b and not (a.batched or b.batched):
+            out = [(i, c) for i, c in out if i is not b]
         return out
 
     return _vjp_wrapper(change)
@@ -397,7 +400,7 @@ def _one_minus(data: Any, net: Any) -> Any:
     from ..program import lang
 
     m = data.mean(lambda x, y: lang.outer(y, x), name="M")
-    return 1 - m
+    return np.ones(m.shape, dtype=int) - m  # an array on the left: Traced.__rsub__
 
 
 def _detect_rsub() -> str:
@@ -512,8 +515,12 @@ def _p_prover_sat_as_proved() -> Any:
 def _p_prover_ignores_compiler() -> Any:
     from ..proofs import _tools
 
-    fixed = {"a": 4, "b": -2, "a_f": 4, "b_f": -2}
-    return _patches((_tools, "compiler_constants", lambda: dict(fixed)))
+    orig = _tools.compiler_constants
+
+    def fixed() -> dict[str, object]:
+        return {**orig(), "a": 4, "b": -2, "a_f": 4, "b_f": -2}  # hard-coded, not the compiler's
+
+    return _patches((_tools, "compiler_constants", fixed))
 
 
 # ---------------------------------------------------------------- negative controls
@@ -640,7 +647,7 @@ CATALOGUE: list[Fault] = [
        "(n mod 2)", "T6", _p_build(_build_theta0_from_data), _detect_t6),
     # AD
     _c("ad_dropped_product_term", "ad", "the inner product's rule drops the adjoint of its "
-       "second operand: d<S, Phi(u)>/du is lost; invisible at theta_hat_k (there S = 0 or "
+       "second operand when both are parameters: d<S, Phi(u)>/du is lost; invisible at theta_hat_k (there S = 0 or "
        "the gate is 0), seen by the oracle at a perturbed neighbour", "oracle",
        _p_ad_dropped_product_term, lambda: _verify_worked(oracle="torch")),
     _c("ad_wrong_transpose", "ad", "matrix-product rule uses B where B^T belongs (square "
