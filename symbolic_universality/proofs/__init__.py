@@ -20,7 +20,8 @@ from typing import Any
 
 from ._result import UNKNOWN, LemmaResult, format_result, print_result
 
-__all__ = ["LEMMAS", "Lemma", "LemmaResult", "get", "prove_all", "run_all"]
+__all__ = ["LEMMAS", "Lemma", "LemmaResult", "get", "hypotheses_for", "prove_all",
+           "prove_for_extension", "run_all"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,42 @@ def _safe_prove(lemma: Lemma, **hypotheses: Any) -> LemmaResult:
             name=lemma.name, statement="(not run)", method="(crashed)", status=UNKNOWN,
             details=traceback.format_exc(), seconds=time.perf_counter() - t0,
         )
+
+
+#: which of an extension's constants each lemma takes (see :func:`hypotheses_for`)
+_TAKES: dict[str, tuple[str, ...]] = {
+    "flat_gates": ("a", "b", "a_f", "b_f"),
+    "isolation": ("a", "b", "a_f", "b_f"),
+    "write": ("eta",),
+    "read": ("eta",),
+    "clock": ("a", "b", "c", "e", "eta"),
+    "persistence": ("eta",),
+    "trajectory": ("a", "b", "a_f", "b_f", "c", "s", "eta"),
+    "forward_output": ("a", "b", "a_f", "b_f", "eta"),
+    "inertness": ("a", "b", "a_f", "b_f", "eta"),
+    "one_hot": (),
+    "order": (),
+}
+
+
+def hypotheses_for(ext: Any) -> dict[str, dict[str, Any]]:
+    """Per lemma, the keyword arguments that make it a statement about the *built* extension
+    ``ext``: its gate coefficients, head constants and ``eta`` read from its ``theta_0``
+    (``extension.compiler.extension_constants``). Without it the lemmas take the compiler's
+    module constants (and a symbolic ``eta``)."""
+    from ..extension.compiler import extension_constants
+
+    consts = extension_constants(ext)
+    return {name: {k: consts[k] for k in keys if consts.get(k) is not None}
+            for name, keys in _TAKES.items()}
+
+
+def prove_for_extension(ext: Any, names: Iterable[str] | None = None) -> list[LemmaResult]:
+    """Prove the lemmas (all, or ``names``) with the constants of the extension ``ext``."""
+    hyps = hypotheses_for(ext)
+    wanted = None if names is None else {get(n).name for n in names}
+    return [_safe_prove(m, **hyps.get(m.name, {})) for m in LEMMAS
+            if wanted is None or m.name in wanted]
 
 
 def prove_all(names: Iterable[str] | None = None) -> list[LemmaResult]:

@@ -274,3 +274,59 @@ def z3_rat(x: object) -> z3.ArithRef:
     """Exact z3 rational from an int, Fraction or sympy Rational."""
     q = Fraction(str(rat(x)))
     return z3.RealVal(f"{q.numerator}/{q.denominator}")
+
+
+# ---------------------------------------------------------------------------
+# the compiler's constants (a lemma is about the extension that is built)
+
+
+def compiler_constants() -> dict[str, object]:
+    """The constants ``extension.compiler`` builds with: gate ``a, b``, final gate ``a_f,
+    b_f``, clock ``e``, the flat-gates ``margin`` and ``radius`` (read at call time)."""
+    from ..extension import compiler
+
+    c = compiler.construction_constants()
+    return {k: c[k] for k in ("a", "b", "a_f", "b_f", "e", "margin", "radius")}
+
+
+def gate_defaults(a: object, b: object, a_f: object = None, b_f: object = None
+                  ) -> tuple[object, object, object, object]:
+    """Fill in the gate coefficients left as ``None`` from :func:`compiler_constants`."""
+    c = compiler_constants()
+    return (c["a"] if a is None else a, c["b"] if b is None else b,
+            c["a_f"] if a_f is None else a_f, c["b_f"] if b_f is None else b_f)
+
+
+def head_constant(eta: sp.Expr) -> sp.Expr:
+    """The compiler's head constant ``c`` as a function of ``eta`` (``compiler.head_constant``)."""
+    from ..extension import compiler
+
+    return sp.sympify(compiler.head_constant(eta))
+
+
+def read_scale(eta: sp.Expr) -> sp.Expr:
+    """The compiler's labelled-read scale ``s`` as a function of ``eta``."""
+    from ..extension import compiler
+
+    return sp.sympify(compiler.read_scale(eta))
+
+
+def gate_margin_check(a: object, b: object, a_f: object | None = None,
+                      b_f: object | None = None) -> Check:
+    """Lemma *flat gates*' margin: on every thermometer pattern the gate arguments
+    (``b`` and ``a + b`` for ``g_k``; ``b_f`` and ``a_f + b_f`` for ``G``) lie outside
+    ``[0, 1]`` by at least the compiler's ``FLAT_MARGIN``. On or near a kink of sat the
+    derivative is a convention, and no lemma may rest on it (FAILED, not PROVED)."""
+    margin = rat(compiler_constants()["margin"])
+    args = {"g_k (pattern 1 1 or 0 0)": rat(b), "g_k (pattern 1 0)": rat(a) + rat(b)}
+    if a_f is not None and b_f is not None:
+        args.update({"G (z_K = 0)": rat(b_f), "G (z_K = 1)": rat(a_f) + rat(b_f)})
+    name = f"gate arguments lie outside [0, 1] by >= the flat-gates margin {margin}"
+    for where, v in args.items():
+        if not v.is_Rational:
+            return Check(name, UNKNOWN, f"argument of {where} is symbolic: {v}")
+        dist = -v if v < 0 else v - 1 if v > 1 else sp.Integer(0)
+        if dist < margin:
+            return Check(name, FAILED, f"argument of {where} is {v}, at distance {dist} "
+                         f"outside [0, 1] (kinks of sat at 0 and 1)")
+    return Check(name, PROVED, "every argument is a number outside [0, 1] by the margin")

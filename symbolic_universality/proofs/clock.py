@@ -18,7 +18,17 @@ import time
 import sympy as sp
 
 from ._result import Check, LemmaResult, make_result, run_as_script
-from ._tools import eta_symbol, gd_update, identity, rat, sat
+from ._tools import (
+    compiler_constants,
+    eta_symbol,
+    gate_defaults,
+    gate_margin_check,
+    gd_update,
+    head_constant,
+    identity,
+    rat,
+    sat,
+)
 
 NAME = "clock"
 STATEMENT = (
@@ -32,9 +42,9 @@ METHOD = "identity: sympy diff of h^2/2 with sat as Piecewise (honest gate), eta
 
 def prove(
     c: object | None = None,
-    e: object = 1,
-    a: object = 4,
-    b: object = -2,
+    e: object | None = None,
+    a: object | None = None,
+    b: object | None = None,
     eta: object | None = None,
 ) -> LemmaResult:
     """Prove the clock lemma; ``c=None`` means the construction's ``c = -1/eta``.
@@ -42,8 +52,10 @@ def prove(
     A wrong constant (e.g. ``c=-3``) or a wrong ``e`` must give FAILED.
     """
     t0 = time.perf_counter()
+    a, b, _, _ = gate_defaults(a, b)  # the compiler's constants
     et = eta_symbol(eta)
-    cval = -1 / et if c is None else rat(c)
+    cval = head_constant(et) if c is None else rat(c)
+    e = compiler_constants()["e"] if e is None else e
     zk, zk1, zk2, sa, sb, sc, se = sp.symbols("z_k z_k1 z_k2 a b c e")
     h = sat(sa * (zk - zk1) + sb) * (sc + zk1 * se)
     E = h**2 / 2
@@ -60,6 +72,7 @@ def prove(
     checks.append(identity("after the step g_{k+1} = 1", sat(sa * (zk1 - zk2) + sb).subs(after), 1))
     hyp = {"c": "-1/eta" if c is None else c, "e": e, "a": a, "b": b,
            "eta": "symbolic" if eta is None else eta}
+    checks.append(gate_margin_check(a, b))
     return make_result(NAME, STATEMENT, METHOD, checks, hyp, time.perf_counter() - t0)
 
 

@@ -22,7 +22,17 @@ import sympy as sp
 import z3
 
 from ._result import Check, LemmaResult, make_result, run_as_script
-from ._tools import identity, rat, sat, z3_prove, z3_rat, z3_sat, z3_sat_prime
+from ._tools import (
+    gate_defaults,
+    gate_margin_check,
+    identity,
+    rat,
+    sat,
+    z3_prove,
+    z3_rat,
+    z3_sat,
+    z3_sat_prime,
+)
 
 NAME = "flat_gates"
 STATEMENT = (
@@ -38,10 +48,10 @@ METHOD = (
 
 
 def prove(
-    a: object = 4,
-    b: object = -2,
-    a_f: object = 4,
-    b_f: object = -2,
+    a: object | None = None,
+    b: object | None = None,
+    a_f: object | None = None,
+    b_f: object | None = None,
     radius: object = Fraction(1, 8),
 ) -> LemmaResult:
     """Prove the flat-gates lemma for gate coefficients ``a, b`` and ``a_f, b_f``.
@@ -50,6 +60,7 @@ def prove(
     ``a=1, b=-1/2``: margin below 1) must give FAILED.
     """
     t0 = time.perf_counter()
+    a, b, a_f, b_f = gate_defaults(a, b, a_f, b_f)  # the compiler's constants
     checks: list[Check] = []
     A, B, AF, BF, rad = (z3_rat(v) for v in (a, b, a_f, b_f, radius))
     j, k, K = z3.Ints("j k K")
@@ -124,6 +135,7 @@ def prove(
         for v in (zK, fa, fb):
             checks.append(identity(f"sympy: dG/d{v} = 0 at z_K={zval}", sp.diff(G, v).subs(state)))
     hyp = {"a": a, "b": b, "a_f": a_f, "b_f": b_f, "radius": radius}
+    checks.append(gate_margin_check(a, b, a_f, b_f))
     return make_result(NAME, STATEMENT, METHOD, checks, hyp, time.perf_counter() - t0)
 
 

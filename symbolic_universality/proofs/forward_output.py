@@ -20,7 +20,16 @@ import sympy as sp
 
 from . import _model
 from ._result import Check, LemmaResult, make_result, run_as_script
-from ._tools import eta_symbol, identity, rat, settle
+from ._tools import (
+    eta_symbol,
+    gate_defaults,
+    gate_margin_check,
+    head_constant,
+    identity,
+    rat,
+    read_scale,
+    settle,
+)
 
 NAME = "forward_output"
 STATEMENT = (
@@ -32,10 +41,10 @@ METHOD = "identity: honest sat gates at flags 1 1 and z_K = 1, x a free symbol, 
 
 
 def prove(
-    a: object = 4,
-    b: object = -2,
-    a_f: object = 4,
-    b_f: object = -2,
+    a: object | None = None,
+    b: object | None = None,
+    a_f: object | None = None,
+    b_f: object | None = None,
     at_step: str = "K",
     eta: object | None = None,
 ) -> LemmaResult:
@@ -43,15 +52,16 @@ def prove(
     still open, registers of that step 0, ``z_K = 0``); it and e.g. ``b_f=-4`` (a final
     gate that does not open) must give FAILED."""
     t0 = time.perf_counter()
+    a, b, a_f, b_f = gate_defaults(a, b, a_f, b_f)  # the compiler's constants
     et = eta_symbol(eta)
-    c0 = -1 / et
+    c0 = head_constant(et)
     x = sp.Symbol("x")
     gamma = sp.Symbol("gamma", integer=True, positive=True)
     if at_step == "K":
         M = _model.build((1, 1), True, (1 - et) * c0, rat(a), rat(b), rat(a_f), rat(b_f), 1,
-                         1 / et)
+                         read_scale(et))
     elif at_step == "K-1":
-        M = _model.build((1, 0), False, c0, rat(a), rat(b), rat(a_f), rat(b_f), 0, 1 / et)
+        M = _model.build((1, 0), False, c0, rat(a), rat(b), rat(a_f), rat(b_f), 0, read_scale(et))
     else:
         raise ValueError("at_step must be 'K' or 'K-1'")
     want_w = sp.IndexedBase("A_D")[M.alpha]
@@ -65,6 +75,7 @@ def prove(
                                settle(M.at_state(h(x)))))
     hyp = {"a": a, "b": b, "a_f": a_f, "b_f": b_f, "at_step": at_step,
            "eta": "symbolic" if eta is None else eta}
+    checks.append(gate_margin_check(a, b, a_f, b_f))
     return make_result(NAME, STATEMENT, METHOD, checks, hyp, time.perf_counter() - t0)
 
 

@@ -26,7 +26,16 @@ import sympy as sp
 
 from . import _model
 from ._result import Check, LemmaResult, make_result, run_as_script
-from ._tools import eta_symbol, identity, rat, settle
+from ._tools import (
+    eta_symbol,
+    gate_defaults,
+    gate_margin_check,
+    head_constant,
+    identity,
+    rat,
+    read_scale,
+    settle,
+)
 
 NAME = "inertness"
 STATEMENT = (
@@ -41,20 +50,21 @@ METHOD = (
 
 
 def prove(
-    a: object = 4,
-    b: object = -2,
-    a_f: object = 4,
-    b_f: object = -2,
+    a: object | None = None,
+    b: object | None = None,
+    a_f: object | None = None,
+    b_f: object | None = None,
     eta: object | None = None,
 ) -> LemmaResult:
     """Prove T3. Gates that do not close (e.g. ``b=2``) or a final gate that does not open
     (e.g. ``b_f=-4``) must give FAILED."""
     t0 = time.perf_counter()
+    a, b, a_f, b_f = gate_defaults(a, b, a_f, b_f)  # the compiler's constants
     et = eta_symbol(eta)
-    c0 = -1 / et
+    c0 = head_constant(et)
     # one labelled read: every labelled read enters F_main the same way (gated off)
-    M = _model.build((1, 1), True, (1 - et) * c0, rat(a), rat(b), rat(a_f), rat(b_f), 1, 1 / et,
-                     labelled=1)
+    M = _model.build((1, 1), True, (1 - et) * c0, rat(a), rat(b), rat(a_f), rat(b_f), 1,
+                     read_scale(et), labelled=1)
     # w is an arbitrary parameter value from K on: free the output register
     M.registers.pop(M.W)
     i = sp.Symbol("i", integer=True)
@@ -85,6 +95,7 @@ def prove(
         else:
             checks.append(identity(f"{prm}' = {prm}", new, M.at_state(prm)))
     hyp = {"a": a, "b": b, "a_f": a_f, "b_f": b_f, "eta": "symbolic" if eta is None else eta}
+    checks.append(gate_margin_check(a, b, a_f, b_f))
     return make_result(NAME, STATEMENT, METHOD, checks, hyp, time.perf_counter() - t0)
 
 

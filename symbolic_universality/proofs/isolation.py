@@ -15,7 +15,7 @@ import time
 import z3
 
 from ._result import Check, LemmaResult, make_result, run_as_script
-from ._tools import z3_prove, z3_rat, z3_sat
+from ._tools import gate_defaults, gate_margin_check, z3_prove, z3_rat, z3_sat
 
 NAME = "isolation"
 STATEMENT = (
@@ -27,10 +27,10 @@ METHOD = "z3 over unbounded integers j, k, K (sat as If): unsat of the negation"
 
 
 def prove(
-    a: object = 4,
-    b: object = -2,
-    a_f: object = 4,
-    b_f: object = -2,
+    a: object | None = None,
+    b: object | None = None,
+    a_f: object | None = None,
+    b_f: object | None = None,
     thermometer: bool = True,
 ) -> LemmaResult:
     """Prove the isolation lemma.
@@ -39,6 +39,7 @@ def prove(
     0/1 flags with z_0 = 1): the lemma must then be FAILED.
     """
     t0 = time.perf_counter()
+    a, b, a_f, b_f = gate_defaults(a, b, a_f, b_f)  # the compiler's constants
     checks: list[Check] = []
     A, B, AF, BF = (z3_rat(v) for v in (a, b, a_f, b_f))
     j, k, K, j2 = z3.Ints("j k K j2")
@@ -85,6 +86,7 @@ def prove(
         )
     )
     hyp = {"a": a, "b": b, "a_f": a_f, "b_f": b_f, "thermometer": thermometer}
+    checks.append(gate_margin_check(a, b, a_f, b_f))
     return make_result(NAME, STATEMENT, METHOD, checks, hyp, time.perf_counter() - t0)
 
 

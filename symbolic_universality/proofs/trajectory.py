@@ -43,7 +43,19 @@ import sympy as sp
 import z3
 
 from ._result import Check, LemmaResult, make_result, run_as_script
-from ._tools import eta_symbol, identity, rat, sat, settle, z3_prove, z3_rat
+from ._tools import (
+    eta_symbol,
+    gate_defaults,
+    gate_margin_check,
+    head_constant,
+    identity,
+    rat,
+    read_scale,
+    sat,
+    settle,
+    z3_prove,
+    z3_rat,
+)
 
 NAME = "trajectory"
 STATEMENT = (
@@ -217,14 +229,28 @@ def _table(loss: str, et: sp.Expr, c0: sp.Expr, s0: sp.Expr, a: sp.Expr, b: sp.E
     return checks
 
 
+def head_constant_z3(et: z3.ArithRef) -> z3.ArithRef:
+    """The compiler's head constant on a z3 term (``compiler.head_constant``)."""
+    from ..extension import compiler
+
+    return compiler.head_constant(et)
+
+
+def read_scale_z3(et: z3.ArithRef) -> z3.ArithRef:
+    """The compiler's labelled-read scale on a z3 term (``compiler.read_scale``)."""
+    from ..extension import compiler
+
+    return compiler.read_scale(et)
+
+
 def _assembly(eta: object | None, c: object | None, s: object | None) -> list[Check]:
     """Layer 2: for arbitrary k < K, theta_hat_k - eta * (sum of entries) = theta_hat_{k+1}."""
     k, K, j, st, sr = z3.Ints("k K j s s_reader")
     n1, n2, n3, n4, n5, n6 = z3.Ints("N1 N2 N3 N4 N5 N6")  # arbitrary numbers of heads per step
     et = z3.Real("eta") if eta is None else z3_rat(eta)
     Phi, Mu, Nu, V = z3.Reals("Phi Mu Nu V_old")
-    c0 = -1 / et if c is None else z3_rat(c)
-    s0 = 1 / et if s is None else z3_rat(s)
+    c0 = head_constant_z3(et) if c is None else z3_rat(c)
+    s0 = read_scale_z3(et) if s is None else z3_rat(s)
     one, zero = z3.RealVal(1), z3.RealVal(0)
     base = z3.And(et > 0, K >= 1, k >= 0, k < K, n1 >= 0, n2 >= 0, n3 >= 0,
                   n4 >= 0, n5 >= 0, n6 >= 0)
@@ -307,10 +333,10 @@ def _assembly(eta: object | None, c: object | None, s: object | None) -> list[Ch
 def prove(
     c: object | None = None,
     s: object | None = None,
-    a: object = 4,
-    b: object = -2,
-    a_f: object = 4,
-    b_f: object = -2,
+    a: object | None = None,
+    b: object | None = None,
+    a_f: object | None = None,
+    b_f: object | None = None,
     eta: object | None = None,
     losses: tuple[str, ...] = ("squared", "cross_entropy"),
 ) -> LemmaResult:
@@ -321,9 +347,10 @@ def prove(
     ``a=1, b=-1/2`` must give FAILED.
     """
     t0 = time.perf_counter()
+    a, b, a_f, b_f = gate_defaults(a, b, a_f, b_f)  # the compiler's constants
     et = eta_symbol(eta)
-    c0 = -1 / et if c is None else rat(c)
-    s0 = 1 / et if s is None else rat(s)
+    c0 = head_constant(et) if c is None else rat(c)
+    s0 = read_scale(et) if s is None else rat(s)
     checks: list[Check] = []
     for loss in losses:
         for ch in _table(loss, et, c0, s0, rat(a), rat(b), rat(a_f), rat(b_f)):
@@ -332,6 +359,7 @@ def prove(
     checks += _assembly(eta, c, s)
     hyp = {"c": "-1/eta" if c is None else c, "s": "1/eta" if s is None else s, "a": a, "b": b,
            "a_f": a_f, "b_f": b_f, "eta": "symbolic" if eta is None else eta, "losses": losses}
+    checks.append(gate_margin_check(a, b, a_f, b_f))
     return make_result(NAME, STATEMENT, METHOD, checks, hyp, time.perf_counter() - t0)
 
 

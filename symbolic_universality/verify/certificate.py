@@ -3,7 +3,12 @@
 Required keys: ``status`` (verified | refuted | unknown | error), ``gd_steps`` (K),
 ``parameters`` (trainable parameters of the extension), ``steps`` (one entry per checked
 step with ``step``, ``status``, ``moved``), ``final_weights_equal``,
-``forward_output_equal``, ``backends``.
+``forward_output_equal``, ``backends``; since issue 11 also ``properties`` (a list of
+``{name, status, detail}``: T1..T6, trajectory, moved set, kink margin, oracle),
+``reference_results`` (reference name -> equal), ``first_failure`` (the label of the first
+failed check, e.g. ``"step 0 clock.z1"``, ``"T5"``, ``"kink margin"``, ``"oracle"``; empty when
+verified) and ``oracle`` (engines, status, detail). Each step also carries ``moved_set``,
+``kink``, ``min_gate_margin``, ``live_units_at_kink`` and ``oracle``.
 """
 
 from __future__ import annotations
@@ -40,11 +45,20 @@ def certificate(report: Report, extra: dict[str, Any] | None = None) -> dict[str
                 "written": s["written"],
                 "seconds": s["seconds"],
                 "mismatch": s["mismatch"],
+                "moved_set": s["moved_set"],
+                "kink": s["kink"],
+                "min_gate_margin": s["min_gate_margin"],
+                "live_units_at_kink": s["live_units_at_kink"],
+                "oracle": s["oracle"],
             }
             for s in data["steps"]
         ],
         "final_weights_equal": data["final_weights_equal"],
         "reference_equal": data["reference_equal"],
+        "reference_results": data["reference_results"],
+        "properties": data["properties"],
+        "first_failure": data["first_failure"],
+        "oracle": data["oracle"],
         "forward_output_equal": data["forward_output_equal"],
         "aux_zero": data["aux_zero"],
         "inert_after_K": data["inert_after_K"],

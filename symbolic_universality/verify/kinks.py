@@ -164,7 +164,12 @@ def _live_units(ext: Any, outs: list[Node], theta: dict[str, np.ndarray], x: np.
         visited.add(node.id)
         if node.op in KINKS and node.id not in gate_ids:
             live.append(node)
-        if node.op in _PRODUCTS and any(i.id in dead for i in node.inputs):
+        if node.op in _PRODUCTS:
+            # d(a b) = da b + a db: a factor's inside matters only if the others are nonzero
+            for i, inp in enumerate(node.inputs):
+                others = [o for j, o in enumerate(node.inputs) if j != i]
+                if inp.id not in closed and not any(o.id in dead for o in others):
+                    stack.append(inp)
             continue
         stack.extend(node.inputs)
     return live
