@@ -36,7 +36,7 @@ def gd(data: TracedData, net: MLP, T: int = 3, lr: Any = Fraction(1, 10), seed: 
        w0: Any = None) -> Traced:
     """``T`` steps of full-batch gradient descent on ``mean_i 1/2 |f(x_i; w) - y_i|^2``."""
     if w0 is None:
-        w0 = ref.initial_weights(list(net.sizes), seed=seed, bias=net.bias)
+        w0 = ref.network_initial_weights(net, seed=seed)
     w = data.const(np.asarray(w0, dtype=object), "w0")
     rate = data.const(_frac(lr), "lr")
     for t in range(T):
@@ -108,6 +108,8 @@ class AlgorithmEntry:
 def _ref_gd(net: MLP, x: np.ndarray, y: np.ndarray, T: int = 3, lr: Any = Fraction(1, 10),
             seed: int = 0, w0: Any = None) -> np.ndarray:
     lr = _frac(lr) if x.dtype == object else float(_frac(lr))
+    if not hasattr(net, "sizes"):
+        return ref.reference_gd_net(net, x, y, T=T, lr=lr, seed=seed, w0=w0)
     return ref.reference_gd(list(net.sizes), net.activation, x, y, T=T, lr=lr, seed=seed, w0=w0,
                             bias=net.bias)
 
