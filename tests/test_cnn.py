@@ -70,6 +70,7 @@ SPECS = [
     "cnn:1x6x6-c2k3p1-relu-r(c2k3p1-relu)-mp2s1-c1k2-flat",
     "cnn:2x9-c3k3s2p1-relu-r(c3k3p1-square)-ap2-fc3",
     "cnn:1x7x7-c2k3s2-sat-mp2-fc2",
+    "cnn:1x6x6-c2k2-relu-sp2-identity-fc3",
 ]
 
 
@@ -153,6 +154,13 @@ def test_reference_equals_pytorch_autograd(which):
     tgrad = np.concatenate([p.grad.reshape(-1).numpy() for p in model.parameters()])
     assert np.array_equal(ref.cnn_grad(net, w, xe, ye), _frac(tgrad))
     assert np.array_equal(_graph_forward(net, w, xe), ref.cnn_forward(net, w, xe))
+    # from_torch reads the same module (functional pools included) into the same network
+    from symbolic_universality.networks.torch_import import from_torch
+
+    tnet = from_torch(model, x[:1])
+    assert [o.kind for o in tnet.ops if o.kind != "reshape"] == \
+        [o.kind for o in net.ops if o.kind != "reshape"]
+    assert np.array_equal(ref.cnn_forward(tnet, w, xe), _frac(out.detach().numpy()))
 
 
 def test_max_pool_tie_goes_to_the_first_entry_by_hand():
@@ -169,12 +177,17 @@ def test_max_pool_tie_goes_to_the_first_entry_by_hand():
     assert list(np.asarray(val)[0]) == [0, 1, 0, 0]
 
 
-def test_average_pool_is_exact_by_hand():
-    net = sequential((1, 2, 4), [AvgPool(2), Flatten()])
+def test_average_and_sum_pool_are_exact_by_hand():
     x = _frac([[1, 2, 5, 7, 0, 0, 1, 1]])
-    want = _frac([[F(3, 4), F(7, 2)]])  # (1+2+0+0)/4, (5+7+1+1)/4
-    assert np.array_equal(ref.cnn_forward(net, np.zeros(0, dtype=object), x), want)
-    assert np.array_equal(_graph_forward(net, np.zeros(0, dtype=object), x), want)
+    for layer, want in ((AvgPool(2), _frac([[F(3, 4), F(7, 2)]])),  # (1+2+0+0)/4, (5+7+1+1)/4
+                        (AvgPool(2, divisor=1), _frac([[3, 14]]))):
+        net = sequential((1, 2, 4), [layer, Flatten()])
+        assert np.array_equal(ref.cnn_forward(net, np.zeros(0, dtype=object), x), want)
+        assert np.array_equal(_graph_forward(net, np.zeros(0, dtype=object), x), want)
+    # the sum pool has no fixed factor (no scale node) in f
+    net = parse_cnn("cnn:1x2x4-sp2-flat")
+    out = net.forward(g.param("w", (0,)), g.data_x(8))
+    assert not [n for n in g.topological([out]) if n.op in ("scale", "const")]
 
 
 def test_conv_by_hand():
@@ -234,7 +247,7 @@ def test_gd_on_a_cnn_verifies_exactly_on_digits():
 
 
 def test_gd_on_a_1d_residual_cnn_verifies_exactly_on_wine():
-    report = _verify_gd("cnn:1x13-c2k3s2p1-relu-r(c2k3p1-relu)-ap2-fc3", "wine", 6)
+    report = _verify_gd("cnn:1x13-c2k3s2p1-relu-r(c2k3p1-relu)-sp2-fc3", "wine", 6)
     assert report.status == "verified", report.message
     assert report.reference_equal
 

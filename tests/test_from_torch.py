@@ -52,13 +52,20 @@ class Conv1dNet(nn.Module):
         super().__init__()
         self.body = nn.Sequential(nn.Conv1d(1, 2, 3, stride=2, padding=1), nn.ReLU(),
                                   nn.AvgPool1d(2), nn.Identity())
+        self.sum = nn.AvgPool2d((1, 1), divisor_override=1)  # a (trivial) sum pool
         self.res = nn.Conv1d(2, 2, 3, padding=1)
         self.head = nn.Linear(2 * 3, 3)
 
     def forward(self, x):
         h = self.body(x)
         h = h + self.res(h).relu()  # a residual block x + g(x)
+        h = self.sum(h.view(-1, 2, 1, 3))
         return self.head(torch.flatten(h, 1))
+
+
+def SumPoolNet() -> nn.Module:  # noqa: N802 (a model factory)
+    return nn.Sequential(nn.Conv2d(2, 3, 2), nn.ReLU(), nn.AvgPool2d(2, divisor_override=1),
+                         nn.MaxPool2d((1, 2), stride=1), nn.Flatten(), nn.Linear(3 * 2 * 1, 2))
 
 
 def _dyadic(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -83,7 +90,8 @@ def _graph_forward(net, w, x, backend):
     return np.asarray(out)
 
 
-@pytest.mark.parametrize("make, shape", [(SmallCNN, (64,)), (Conv1dNet, (1, 11))])
+@pytest.mark.parametrize("make, shape", [(SmallCNN, (64,)), (Conv1dNet, (1, 11)),
+                                         (SumPoolNet, (2, 5, 5))])
 def test_round_trip_module_and_graph_agree_exactly_and_in_float64(make, shape):
     model = _dyadic(make().double())
     n = 4

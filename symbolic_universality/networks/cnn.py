@@ -18,9 +18,12 @@ conv          ``out[o, i, j] = b[o] + sum_{c,u,v} W[o, c, u, v] xp[c, i s_h + u,
               (``xp``: the input zero-padded by ``p`` on each side; 1-D is the case ``H = 1``)
 dense         ``W h + b`` on the flattened input (``W`` is ``out x in``)
 act           an activation of ``networks.mlp`` (identity, relu, sat, square)
-avgpool       mean of each ``k x k`` window (stride ``s``, default ``k``; no padding): exact,
-              the fixed factor ``1/k^2`` is part of the given network ``f`` (PyTorch's
-              AvgPool has no parameter either), not a coefficient the construction adds
+avgpool       mean of each ``k x k`` window (stride ``s``, default ``k``; no padding): exact;
+              its fixed factor ``1/k^2`` is a ``scale`` node of ``f`` (PyTorch's AvgPool has
+              no parameter either). With ``divisor = 1`` it is a *sum* pool (PyTorch:
+              ``AvgPool2d(..., divisor_override=1)``), which has no fixed factor at all: use it
+              when the compiler makes every fixed factor of ``F`` trainable (T5), since a
+              trainable ``1/k^2`` inside ``f`` would move at step ``K`` and break T3
 maxpool       max of each window, as a fold ``m <- m + relu(a - m)`` over the window in
               row-major order (``max(a, b) = b + relu(a - b)``)
 flatten       changes only the logical shape (the graph value is always the flat vector)
@@ -45,8 +48,8 @@ Spec strings (``parse_cnn``)
 * ``c<O>k<K>[s<S>][p<P>]``: convolution, ``O`` output channels, kernel ``K`` (square),
   stride ``S`` (default 1), zero padding ``P`` (default 0), with a bias;
 * ``relu``, ``sat``, ``square``, ``identity``: an activation;
-* ``p<K>[s<S>]`` or ``mp<K>[s<S>]``: max pooling; ``ap<K>[s<S>]``: average pooling
-  (stride default ``K``);
+* ``p<K>[s<S>]`` or ``mp<K>[s<S>]``: max pooling; ``ap<K>[s<S>]``: average pooling;
+  ``sp<K>[s<S>]``: sum pooling (stride default ``K``);
 * ``flat``: flatten (implicit before ``fc``);
 * ``fc<N>``: a dense layer with ``N`` outputs and a bias;
 * ``r(LAYER-LAYER-...)``: a residual block ``x + g(x)`` (``g`` must keep the shape).
@@ -92,7 +95,8 @@ class Op:
     ``attrs`` (by kind): conv: ``weight``, ``bias`` (parameter names or None),
     ``kernel``, ``stride``, ``padding`` (pairs ``(h, w)``), ``in3`` (input as
     ``(C, H, W)``); dense: ``weight``, ``bias``; act: ``name``; avgpool/maxpool:
-    ``kernel``, ``stride``, ``in3``; input/flatten/reshape/add: nothing.
+    ``kernel``, ``stride``, ``in3`` (avgpool also ``divisor``: ``kh kw`` for a mean, 1 for a
+    sum); input/flatten/reshape/add: nothing.
     """
 
     kind: str
@@ -313,7 +317,8 @@ def _pool_graph(op: Op, h: Node) -> Node:
     Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
     windows = [_grid(h, C, H, W, u, k, sh, sw, Ho, Wo) for u in range(kh) for k in range(kw)]
     if op.kind == "avgpool":
-        return g.scale(g.add_all(windows), Fraction(1, kh * kw))
+        divisor = op.attrs.get("divisor") or kh * kw
+        return g.scale(g.add_all(windows), Fraction(1, divisor))
     m = windows[0]
     for a in windows[1:]:
         m = g.add(m, g.unary("relu", g.sub(a, m)))  # max(a, m) = m + relu(a - m)
@@ -347,8 +352,11 @@ class Act:
 
 @dataclass(frozen=True)
 class AvgPool:
+    """Mean over each window; ``divisor=1`` makes it a sum pool (no fixed factor)."""
+
     kernel: int
     stride: int | None = None
+    divisor: int | None = None
 
 
 @dataclass(frozen=True)
@@ -416,11 +424,15 @@ class Builder:
         return self.add("conv", [i], shape, weight=weight, bias=bias, kernel=kernel,
                         stride=stride, padding=padding, in3=(C, H, W))
 
-    def pool(self, i: int, kind: str, kernel: tuple[int, int], stride: tuple[int, int]) -> int:
+    def pool(self, i: int, kind: str, kernel: tuple[int, int], stride: tuple[int, int],
+             divisor: int | None = None) -> int:
         C, H, W, one_d = as3(self.shape(i), "a pooling layer")
         Ho, Wo = (H - kernel[0]) // stride[0] + 1, (W - kernel[1]) // stride[1] + 1
+        if min(kernel) < 1 or min(stride) < 1 or (divisor is not None and divisor < 1):
+            raise NetworkSpecError("pooling needs kernel >= 1, stride >= 1 and divisor >= 1")
+        extra = {"divisor": divisor or kernel[0] * kernel[1]} if kind == "avgpool" else {}
         return self.add(kind, [i], (C, Wo) if one_d else (C, Ho, Wo), kernel=kernel,
-                        stride=stride, in3=(C, H, W))
+                        stride=stride, in3=(C, H, W), **extra)
 
     def layer(self, i: int, layer: Any, name: str) -> int:
         """Append one composition layer after op ``i``; returns the new last op."""
@@ -452,7 +464,8 @@ class Builder:
             k = layer.kernel
             s = layer.stride or k
             _, _, _, one_d = as3(self.shape(i), "a pooling layer")
-            return self.pool(i, kind, (1, k) if one_d else (k, k), (1, s) if one_d else (s, s))
+            return self.pool(i, kind, (1, k) if one_d else (k, k), (1, s) if one_d else (s, s),
+                             getattr(layer, "divisor", None))
         if isinstance(layer, Flatten):
             return self.flatten(i)
         if isinstance(layer, Residual):
@@ -488,7 +501,7 @@ def sequential(input_shape: Shape, layers: Sequence[Any], spec: str = "") -> Con
 # ------------------------------------------------------------------- spec strings
 
 _CONV = re.compile(r"^c(\d+)k(\d+)(?:s(\d+))?(?:p(\d+))?$")
-_POOL = re.compile(r"^(mp|ap|p)(\d+)(?:s(\d+))?$")
+_POOL = re.compile(r"^(mp|ap|sp|p)(\d+)(?:s(\d+))?$")
 _FC = re.compile(r"^fc(\d+)$")
 _SHAPE = re.compile(r"^\d+(?:x\d+){1,2}$")
 
@@ -527,7 +540,9 @@ def _layers(tokens: list[str], spec: str) -> list[Any]:
         if m := _POOL.match(tok):
             k = int(m.group(2))
             s = int(m.group(3)) if m.group(3) else None
-            out.append(AvgPool(k, s) if m.group(1) == "ap" else MaxPool(k, s))
+            kind = m.group(1)
+            out.append(AvgPool(k, s) if kind == "ap" else AvgPool(k, s, 1) if kind == "sp"
+                       else MaxPool(k, s))
             continue
         if m := _FC.match(tok):
             out.append(Dense(int(m.group(1))))
@@ -540,7 +555,7 @@ def _layers(tokens: list[str], spec: str) -> list[Any]:
             continue
         raise NetworkSpecError(
             f"cannot read layer {tok!r} of {spec!r}; layers are c<O>k<K>[s<S>][p<P>], relu, "
-            "sat, square, identity, p<K>/mp<K>/ap<K>[s<S>], flat, fc<N>, r(...)")
+            "sat, square, identity, p<K>/mp<K>/ap<K>/sp<K>[s<S>], flat, fc<N>, r(...)")
     return out
 
 

@@ -6,9 +6,11 @@ every backend of the toolkit (exact Fractions included) and verifies like a spec
 network. Understood layers: ``nn.Linear``, ``nn.Conv1d``/``nn.Conv2d`` (groups 1,
 dilation 1, zero padding), ``nn.ReLU`` / ``F.relu`` / ``torch.relu`` / ``.relu()``,
 ``nn.Flatten`` / ``torch.flatten(x, 1)`` / ``.flatten(1)`` / ``.view`` / ``.reshape``
-(keeping the batch axis), ``nn.AvgPool1d/2d`` and ``nn.MaxPool1d/2d`` (no padding, no
-ceil mode), ``nn.Identity`` and the sum of two tensors (``x + g(x)``: residual blocks).
-Anything else is refused with one sentence naming the layer (:class:`TorchImportError`).
+(keeping the batch axis), ``nn.AvgPool1d/2d`` and ``nn.MaxPool1d/2d`` and their
+functional forms (no padding, no ceil mode; ``divisor_override=1`` is a sum pool),
+``nn.Identity``, eval-mode ``nn.Dropout``, and the sum of two tensors (``x + g(x)``:
+residual blocks). Anything else is refused with one sentence naming the layer
+(:class:`TorchImportError`).
 
 Weights ``w``: the module's parameters in ``state_dict`` order, each flattened
 row-major (so ``w`` is ``cat([t.flatten() for t in state_dict().values()])`` over the
@@ -34,7 +36,8 @@ from .mlp import NetworkSpecError
 
 __all__ = ["TorchImportError", "TorchNet", "from_torch", "torch_weights"]
 
-_SUPPORTED = ("Linear, Conv1d, Conv2d, ReLU, Flatten, AvgPool1d/2d, MaxPool1d/2d, Identity, "
+_SUPPORTED = ("Linear, Conv1d, Conv2d, ReLU, Flatten, AvgPool1d/2d, MaxPool1d/2d (modules or "
+              "functions), Identity, "
               "view/reshape/flatten and the sum of two tensors")
 
 
@@ -86,6 +89,15 @@ def torch_weights(module: Any) -> np.ndarray:
     out = np.empty(len(parts), dtype=object)
     out[:] = parts
     return out
+
+
+_POOL_ARGS = {
+    "max_pool1d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
+    "max_pool2d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
+    "avg_pool1d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
+    "avg_pool2d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                   "divisor_override"),
+}
 
 
 def _pair(v: Any) -> tuple[int, int]:
@@ -169,6 +181,27 @@ def from_torch(module: Any, example_input: Any) -> TorchNet:
             raise TorchImportError(f"{node.name}: view/reshape must keep the batch axis")
         return b.add("reshape", [i], shape)
 
+    def functional_pool(node: Any, fname: str) -> int:
+        names = _POOL_ARGS[fname]
+        opts = dict(zip(names, node.args[1:], strict=False))
+        opts.update(node.kwargs)
+        is_max = fname.startswith("max")
+        one_d = fname.endswith("1d")
+        kernel = opts["kernel_size"]
+        stride = opts.get("stride") or kernel
+        if (opts.get("ceil_mode") or opts.get("return_indices")
+                or any(int(p) != 0 for p in np.atleast_1d(opts.get("padding", 0)))
+                or any(int(d) != 1 for d in np.atleast_1d(opts.get("dilation", 1)))):
+            raise TorchImportError(f"{node.name} ({fname}) uses padding, ceil_mode, dilation "
+                                   "or indices; from_torch reads pooling without them")
+        if one_d:
+            k, st = (1, _single(kernel)), (1, _single(stride))
+        else:
+            k, st = _pair(kernel), _pair(stride)
+        divisor = None if is_max else opts.get("divisor_override")
+        return b.pool(arg(node), "maxpool" if is_max else "avgpool", k, st,
+                      None if divisor is None else int(divisor))
+
     for node in gm.graph.nodes:
         if node.op == "placeholder":
             if env:
@@ -228,19 +261,19 @@ def from_torch(module: Any, example_input: Any) -> TorchNet:
                 if is_max:
                     bad = bad or mod.return_indices or any(
                         int(d) != 1 for d in np.atleast_1d(mod.dilation))
-                elif getattr(mod, "divisor_override", None) is not None:
-                    bad = True
+
                 if bad:
-                    raise TorchImportError(f"{name} ({kind}) uses padding, ceil_mode, dilation, "
-                                           "indices or a divisor override; from_torch reads "
-                                           "pooling without them")
+                    raise TorchImportError(f"{name} ({kind}) uses padding, ceil_mode, dilation "
+                                           "or indices; from_torch reads pooling without them")
                 one_d = isinstance(mod, (nn.AvgPool1d, nn.MaxPool1d))
                 stride = mod.stride if mod.stride is not None else mod.kernel_size
                 if one_d:
                     k, s = (1, _single(mod.kernel_size)), (1, _single(stride))
                 else:
                     k, s = _pair(mod.kernel_size), _pair(stride)
-                env[node] = b.pool(arg(node), "maxpool" if is_max else "avgpool", k, s)
+                divisor = None if is_max else getattr(mod, "divisor_override", None)
+                env[node] = b.pool(arg(node), "maxpool" if is_max else "avgpool", k, s,
+                                   None if divisor is None else int(divisor))
             else:
                 raise TorchImportError(f"layer {name} ({kind}) is not supported by from_torch; "
                                        f"it reads {_SUPPORTED}")
@@ -256,6 +289,8 @@ def from_torch(module: Any, example_input: Any) -> TorchNet:
                     raise TorchImportError(f"{node.name}: adds shapes {b.shape(i)} and "
                                            f"{b.shape(j)}; a residual sum needs equal shapes")
                 env[node] = b.add("add", [i, j], b.shape(i))
+            elif fname in _POOL_ARGS:
+                env[node] = functional_pool(node, fname)
             elif fn in (torch.relu, torch.nn.functional.relu):
                 env[node] = act(node)
             elif fn is torch.flatten:

@@ -360,6 +360,9 @@ def perceptron_sep(data: TracedData, net: MLP, T: int = 5, lr: Any = 1, margin: 
 
 
 def _sigmoid(a: Traced) -> Traced:
+    fn = getattr(lang, "sigmoid", None)  # lang.sigmoid (float only) where the tracer has it
+    if fn is not None:
+        return fn(a)
     from ..graph import core as g
 
     return Traced(g.unary("sigmoid", a.node), a.tracer)

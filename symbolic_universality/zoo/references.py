@@ -477,7 +477,8 @@ def reference_ncm(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 # layer is the case ``H = 1``), independently of the graph construction there (which
 # uses reshape/transpose/pad gathers).  Backward pass by hand, per layer.  Conventions:
 # ``relu'(0) = 0``; a max pool sends a window's gradient to its first maximal entry in
-# row-major window order; an average pool spreads it as ``1/(kh kw)``.
+# row-major window order; an average pool spreads it as ``1/divisor`` (``divisor = kh kw``
+# for a mean, 1 for a sum pool).
 
 
 def _cnn_prepare(net: object, w: object, x: object) -> tuple[bool, np.ndarray, np.ndarray]:
@@ -560,7 +561,7 @@ def _pool_forward(op: object, h: np.ndarray, exact: bool) -> np.ndarray:
     wins, h4, _ = _pool_patches(op, h)
     if op.kind == "avgpool":  # type: ignore[attr-defined]
         total = sum((h4[:, :, rs, cs] for rs, cs in wins[1:]), h4[:, :, wins[0][0], wins[0][1]])
-        out = total * _const(Fraction(1, len(wins)), exact)
+        out = total * _const(Fraction(1, op.attrs["divisor"]), exact)  # type: ignore[attr-defined]
     else:
         out = h4[:, :, wins[0][0], wins[0][1]]
         for rs, cs in wins[1:]:
@@ -575,7 +576,7 @@ def _pool_backward(op: object, h: np.ndarray, out: np.ndarray, dout: np.ndarray,
     d4 = _zeros(h4.shape, exact)
     g4 = dout.reshape(n, C, ho, wo)
     if op.kind == "avgpool":  # type: ignore[attr-defined]
-        share = g4 * _const(Fraction(1, len(wins)), exact)
+        share = g4 * _const(Fraction(1, op.attrs["divisor"]), exact)  # type: ignore[attr-defined]
         for rs, cs in wins:
             d4[:, :, rs, cs] = d4[:, :, rs, cs] + share
     else:
