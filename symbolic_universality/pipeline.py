@@ -321,7 +321,7 @@ def build(algorithm: str | Callable[..., Any] | AlgorithmSpec, network: str | ML
     """Compile the extension of ``algorithm`` on ``network`` for data shaped like ``data``."""
     spec = resolve_algorithm(algorithm)
     options = dict(options or {})
-    net = network if isinstance(network, MLP) else parse_network(network, data.d, data.c)
+    net = parse_network(network, data.d, data.c) if isinstance(network, str) else network
     if net.d != data.d or net.c != data.c:
         raise UsageError(f"the network maps {net.d} inputs to {net.c} outputs but the data has "
                          f"{data.d} features and {data.c} classes")

@@ -124,6 +124,9 @@ _MLP_RE = re.compile(r"^mlp:(\d+(?:-\d+)+)(?::([a-z]+))?$")
 def parse_network(spec: str, d: int, c: int) -> MLP:
     """Parse ``linear``, ``linear-nobias`` or ``mlp:4-5-3:relu`` and check it fits ``d``, ``c``."""
     spec = spec.strip()
+    if spec.startswith("cnn:"):  # convolutional/residual networks (networks.cnn)
+        from .cnn import parse_cnn
+        return parse_cnn(spec, d, c)  # type: ignore[return-value]
     if spec in ("linear", "linear-nobias"):
         return MLP((d, c), "identity", bias=spec == "linear")
     m = _MLP_RE.match(spec)

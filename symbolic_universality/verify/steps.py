@@ -305,8 +305,7 @@ def check_exact(
             written.append(f"clock.z{k + 1}")
         else:
             expected = dict(theta)
-            grad_f = ref.mlp_grad(list(net.sizes), net.activation, theta["w"], x, y,
-                                  bias=net.bias)
+            grad_f = ref.network_grad(net, theta["w"], x, y)
             expected["w"] = theta["w"] - run_eta * grad_f
             written = ["w (plain GD on f)"]
         moved, moved_n = _moved(theta, new, order)
@@ -516,6 +515,6 @@ def _check_final(report: Report, ext: Extension, theta: dict[str, np.ndarray],
     report.final_weights_equal = bool(np.array_equal(theta["w"], a_of_d))
     inputs = x if held_out is None or len(held_out) == 0 else np.concatenate([x, held_out])
     f_main, aux = forward_outputs(ext, theta, inputs)
-    expected = ref.mlp_forward(list(net.sizes), net.activation, a_of_d, inputs, bias=net.bias)
+    expected = ref.network_forward(net, a_of_d, inputs)
     report.forward_output_equal = bool(np.array_equal(f_main, expected))
     report.aux_zero = all(all(v == 0 for v in np.asarray(h).flat) for h in aux)

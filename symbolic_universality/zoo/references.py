@@ -488,3 +488,512 @@ def reference_ncm(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     mu = r / m[:, None]
     b = -_const(Fraction(1, 2), exact) * np.sum(mu * mu, axis=1)
     return pack_weights([(mu, b)])
+
+
+# --------------------------------------------------------------- convolutional networks
+#
+# The reference for ``networks.cnn.ConvNet``, written from the formulas of that module's
+# docstring with NumPy slicing and ``tensordot`` on 4-D arrays ``(n, C, H, W)`` (a 1-D
+# layer is the case ``H = 1``), independently of the graph construction there (which
+# uses reshape/transpose/pad gathers).  Backward pass by hand, per layer.  Conventions:
+# ``relu'(0) = 0``; a max pool sends a window's gradient to its first maximal entry in
+# row-major window order; an average pool spreads it as ``1/divisor`` (``divisor = kh kw``
+# for a mean, 1 for a sum pool).
+
+
+def _cnn_prepare(net: object, w: object, x: object) -> tuple[bool, np.ndarray, np.ndarray]:
+    exact = _is_exact(x)
+    xa = _as_array(x, exact, "x")
+    d, p = net.d, net.n_params  # type: ignore[attr-defined]
+    if xa.ndim != 2 or xa.shape[1] != d:
+        raise ValueError(f"x must have shape (n, {d}) for this network, got {xa.shape}.")
+    wa = _as_array(w, exact, "w")
+    if wa.shape != (p,):
+        raise ValueError(f"the network has {p} weights but w has shape {wa.shape}.")
+    return exact, wa, xa
+
+
+def _cnn_param(net: object, w: np.ndarray, name: str) -> np.ndarray:
+    off, shape = net.offsets[name]  # type: ignore[attr-defined]
+    size = int(np.prod(shape))
+    return w[off : off + size].reshape(shape)
+
+
+def _windows(ho: int, wo: int, u: int, v: int, sh: int, sw: int) -> tuple[slice, slice]:
+    return slice(u, u + sh * (ho - 1) + 1, sh), slice(v, v + sw * (wo - 1) + 1, sw)
+
+
+def _cnn_forward_all(net: object, w: np.ndarray, x: np.ndarray, exact: bool
+                     ) -> list[np.ndarray]:
+    """The value of every op as an ``(n, size)`` array (flat, channel-first)."""
+    n = x.shape[0]
+    vals: list[np.ndarray] = []
+    for op in net.ops:  # type: ignore[attr-defined]
+        a = op.attrs
+        ins = [vals[i] for i in op.inputs]
+        if op.kind == "input":
+            out = x
+        elif op.kind in ("flatten", "reshape"):
+            out = ins[0]
+        elif op.kind == "act":
+            out = activate(a["name"], ins[0])
+        elif op.kind == "add":
+            out = ins[0] + ins[1]
+        elif op.kind == "dense":
+            out = ins[0] @ _cnn_param(net, w, a["weight"]).T
+            if a.get("bias") is not None:
+                out = out + _cnn_param(net, w, a["bias"])
+        elif op.kind == "conv":
+            C, H, W = a["in3"]
+            (kh, kw), (sh, sw), (ph, pw) = a["kernel"], a["stride"], a["padding"]
+            kernel = _cnn_param(net, w, a["weight"]).reshape(-1, C, kh, kw)
+            xp = _zeros((n, C, H + 2 * ph, W + 2 * pw), exact)
+            xp[:, :, ph : ph + H, pw : pw + W] = ins[0].reshape(n, C, H, W)
+            ho, wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+            o4 = _zeros((n, kernel.shape[0], ho, wo), exact)
+            for u in range(kh):
+                for v in range(kw):
+                    rs, cs = _windows(ho, wo, u, v, sh, sw)
+                    patch = xp[:, :, rs, cs]  # (n, C, ho, wo)
+                    o4 = o4 + np.tensordot(patch, kernel[:, :, u, v], axes=([1], [1])
+                                           ).transpose(0, 3, 1, 2)
+            if a.get("bias") is not None:
+                o4 = o4 + _cnn_param(net, w, a["bias"])[None, :, None, None]
+            out = o4.reshape(n, -1)
+        elif op.kind in ("avgpool", "maxpool"):
+            out = _pool_forward(op, ins[0], exact)
+        else:
+            raise ValueError(f"the reference has no rule for layer kind {op.kind!r}")
+        vals.append(out)
+    return vals
+
+
+def _pool_patches(op: object, h: np.ndarray) -> tuple[list[tuple[slice, slice]], np.ndarray,
+                                                        tuple[int, int]]:
+    C, H, W = op.attrs["in3"]  # type: ignore[attr-defined]
+    (kh, kw), (sh, sw) = op.attrs["kernel"], op.attrs["stride"]  # type: ignore[attr-defined]
+    ho, wo = (H - kh) // sh + 1, (W - kw) // sw + 1
+    wins = [_windows(ho, wo, u, v, sh, sw) for u in range(kh) for v in range(kw)]
+    return wins, h.reshape(h.shape[0], C, H, W), (ho, wo)
+
+
+def _pool_forward(op: object, h: np.ndarray, exact: bool) -> np.ndarray:
+    wins, h4, _ = _pool_patches(op, h)
+    if op.kind == "avgpool":  # type: ignore[attr-defined]
+        total = sum((h4[:, :, rs, cs] for rs, cs in wins[1:]), h4[:, :, wins[0][0], wins[0][1]])
+        out = total * _const(Fraction(1, op.attrs["divisor"]), exact)  # type: ignore[attr-defined]
+    else:
+        out = h4[:, :, wins[0][0], wins[0][1]]
+        for rs, cs in wins[1:]:
+            out = np.maximum(out, h4[:, :, rs, cs])
+    return out.reshape(h.shape[0], -1)
+
+
+def _pool_backward(op: object, h: np.ndarray, out: np.ndarray, dout: np.ndarray, exact: bool
+                   ) -> np.ndarray:
+    wins, h4, (ho, wo) = _pool_patches(op, h)
+    n, C = h4.shape[0], h4.shape[1]
+    d4 = _zeros(h4.shape, exact)
+    g4 = dout.reshape(n, C, ho, wo)
+    if op.kind == "avgpool":  # type: ignore[attr-defined]
+        share = g4 * _const(Fraction(1, op.attrs["divisor"]), exact)  # type: ignore[attr-defined]
+        for rs, cs in wins:
+            d4[:, :, rs, cs] = d4[:, :, rs, cs] + share
+    else:
+        m = out.reshape(n, C, ho, wo)
+        taken = np.zeros(m.shape, dtype=bool)
+        zero = _const(0, exact)
+        for rs, cs in wins:  # row-major window order: the first maximal entry wins
+            first = (h4[:, :, rs, cs] == m) & ~taken
+            d4[:, :, rs, cs] = d4[:, :, rs, cs] + np.where(first, g4, zero)
+            taken |= first
+    return d4.reshape(n, -1)
+
+
+def cnn_forward(net: object, w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Outputs ``f(x_i; w)`` of a ``networks.cnn.ConvNet`` for a batch ``x`` ``(n, d)``."""
+    exact, wa, xa = _cnn_prepare(net, w, x)
+    return _cnn_forward_all(net, wa, xa, exact)[-1]
+
+
+def cnn_grad(net: object, w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Gradient in ``w`` of ``mean_i 1/2 ||f(x_i; w) - y_i||^2`` for a ConvNet (hand backprop)."""
+    exact, wa, xa = _cnn_prepare(net, w, x)
+    ya = _as_array(y, exact, "y")
+    n = xa.shape[0]
+    ops = net.ops  # type: ignore[attr-defined]
+    vals = _cnn_forward_all(net, wa, xa, exact)
+    if ya.shape != vals[-1].shape:
+        raise ValueError(f"y must have shape {vals[-1].shape}, got {ya.shape}.")
+    grad = _zeros(wa.shape, exact)
+    adj: list[np.ndarray | None] = [None] * len(ops)
+    adj[-1] = (vals[-1] - ya) * _const(Fraction(1, n), exact)
+
+    def send(i: int, v: np.ndarray) -> None:
+        adj[i] = v if adj[i] is None else adj[i] + v
+
+    def put(name: str, v: np.ndarray) -> None:
+        off, shape = net.offsets[name]  # type: ignore[attr-defined]
+        size = int(np.prod(shape))
+        grad[off : off + size] = grad[off : off + size] + np.asarray(v).reshape(-1)
+
+    for k in range(len(ops) - 1, 0, -1):
+        op, dk = ops[k], adj[k]
+        if dk is None:
+            continue
+        a = op.attrs
+        ins = op.inputs
+        if op.kind in ("flatten", "reshape"):
+            send(ins[0], dk)
+        elif op.kind == "act":
+            send(ins[0], dk * activate_grad(a["name"], vals[ins[0]]))
+        elif op.kind == "add":
+            send(ins[0], dk)
+            send(ins[1], dk)
+        elif op.kind == "dense":
+            weight = _cnn_param(net, wa, a["weight"])
+            put(a["weight"], dk.T @ vals[ins[0]])
+            if a.get("bias") is not None:
+                put(a["bias"], np.sum(dk, axis=0))
+            send(ins[0], dk @ weight)
+        elif op.kind == "conv":
+            C, H, W = a["in3"]
+            (kh, kw), (sh, sw), (ph, pw) = a["kernel"], a["stride"], a["padding"]
+            kernel = _cnn_param(net, wa, a["weight"]).reshape(-1, C, kh, kw)
+            O = kernel.shape[0]
+            ho, wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+            d4 = dk.reshape(n, O, ho, wo)
+            xp = _zeros((n, C, H + 2 * ph, W + 2 * pw), exact)
+            xp[:, :, ph : ph + H, pw : pw + W] = vals[ins[0]].reshape(n, C, H, W)
+            dxp = _zeros(xp.shape, exact)
+            dker = _zeros(kernel.shape, exact)
+            for u in range(kh):
+                for v in range(kw):
+                    rs, cs = _windows(ho, wo, u, v, sh, sw)
+                    patch = xp[:, :, rs, cs]
+                    dker[:, :, u, v] = np.tensordot(d4, patch, axes=([0, 2, 3], [0, 2, 3]))
+                    back = np.tensordot(d4, kernel[:, :, u, v], axes=([1], [0]))  # n,ho,wo,C
+                    dxp[:, :, rs, cs] = dxp[:, :, rs, cs] + back.transpose(0, 3, 1, 2)
+            put(a["weight"], dker)
+            if a.get("bias") is not None:
+                put(a["bias"], np.sum(d4, axis=(0, 2, 3)))
+            send(ins[0], dxp[:, :, ph : ph + H, pw : pw + W].reshape(n, -1))
+        elif op.kind in ("avgpool", "maxpool"):
+            send(ins[0], _pool_backward(op, vals[ins[0]], vals[k], dk, exact))
+        else:
+            raise ValueError(f"the reference has no rule for layer kind {op.kind!r}")
+    return grad
+
+
+# --------------------------------------------------------------- any base network
+
+
+def _is_mlp(net: object) -> bool:
+    return hasattr(net, "sizes")
+
+
+def network_forward(net: object, w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``f(x_i; w)`` for any base network: an MLP (:func:`mlp_forward`) or a ConvNet."""
+    if _is_mlp(net):
+        return mlp_forward(list(net.sizes), net.activation, w, x,  # type: ignore[attr-defined]
+                           bias=net.bias)  # type: ignore[attr-defined]
+    return cnn_forward(net, w, x)
+
+
+def network_grad(net: object, w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mean squared-loss gradient for any base network (:func:`mlp_grad` or :func:`cnn_grad`)."""
+    if _is_mlp(net):
+        return mlp_grad(list(net.sizes), net.activation, w, x, y,  # type: ignore[attr-defined]
+                        bias=net.bias)  # type: ignore[attr-defined]
+    return cnn_grad(net, w, x, y)
+
+
+def seeded_weights(p: int, seed: int = 0) -> np.ndarray:
+    """:func:`initial_weights` for ``p`` weights of any network: ``k / 8``, ``k`` in ``-4..4``."""
+    ints = np.random.default_rng(seed).integers(-4, 5, size=p)
+    out = np.empty(p, dtype=object)
+    out[:] = [Fraction(int(k), 8) for k in ints]
+    return out
+
+
+def network_initial_weights(net: object, seed: int = 0) -> np.ndarray:
+    """The seeded start of ``gd`` for any base network (equals :func:`initial_weights`)."""
+    return seeded_weights(int(net.n_params), seed)  # type: ignore[attr-defined]
+
+
+def reference_gd_net(net: object, x: np.ndarray, y: np.ndarray, T: int = 3,
+                     lr: Scalar = Fraction(1, 10), seed: int = 0, *, w0: object = None
+                     ) -> np.ndarray:
+    """``T`` steps of full-batch GD on the mean squared loss of any base network.
+
+    ``w_{k+1} = w_k - lr * network_grad(net, w_k, x, y)`` from ``w0`` (default
+    :func:`network_initial_weights`; a scalar fills every weight).
+    """
+    T = _check_steps(T)
+    exact = _is_exact(x)
+    p = int(net.n_params)  # type: ignore[attr-defined]
+    if w0 is None:
+        w0 = network_initial_weights(net, seed)
+    elif np.ndim(w0) == 0:
+        w0 = np.full(p, w0, dtype=object)
+    w = _as_array(w0, exact, "w0")
+    step = _const(lr, exact, "lr")
+    for _ in range(T):
+        w = w - step * network_grad(net, w, x, y)
+    return w
+
+
+# --------------------------------------------------------------- the algorithm library
+#
+# Plain NumPy from the formulas in each docstring (exact on Fraction object arrays,
+# float64 otherwise), independent of the traced versions in ``zoo.algorithms``.
+
+
+def _start(net: object, x: np.ndarray, seed: int, w0: object) -> tuple[bool, np.ndarray]:
+    exact = _is_exact(x)
+    p = int(net.n_params)  # type: ignore[attr-defined]
+    if w0 is None:
+        w0 = network_initial_weights(net, seed)
+    elif np.ndim(w0) == 0:
+        w0 = np.full(p, w0, dtype=object)
+    return exact, _as_array(w0, exact, "w0")
+
+
+def reference_momentum(net: object, x: np.ndarray, y: np.ndarray, T: int = 3,
+                       lr: Scalar = Fraction(1, 10), beta: Scalar = Fraction(1, 2),
+                       seed: int = 0, *, w0: object = None) -> np.ndarray:
+    """Heavy-ball momentum: ``v_0 = 0``, ``v_{t+1} = beta v_t + g(w_t)``,
+    ``w_{t+1} = w_t - lr v_{t+1}``, ``g`` the mean squared-loss gradient."""
+    T = _check_steps(T)
+    exact, w = _start(net, x, seed, w0)
+    lr_, beta_ = _const(lr, exact, "lr"), _const(beta, exact, "beta")
+    v = _zeros(w.shape, exact)
+    for _ in range(T):
+        v = beta_ * v + network_grad(net, w, x, y)
+        w = w - lr_ * v
+    return w
+
+
+def reference_nesterov(net: object, x: np.ndarray, y: np.ndarray, T: int = 3,
+                       lr: Scalar = Fraction(1, 10), beta: Scalar = Fraction(1, 2),
+                       seed: int = 0, *, w0: object = None) -> np.ndarray:
+    """Nesterov momentum (Sutskever et al. 2013): ``v_{t+1} = beta v_t + g(w_t - lr beta v_t)``,
+    ``w_{t+1} = w_t - lr v_{t+1}``, from ``v_0 = 0``."""
+    T = _check_steps(T)
+    exact, w = _start(net, x, seed, w0)
+    lr_, beta_ = _const(lr, exact, "lr"), _const(beta, exact, "beta")
+    v = _zeros(w.shape, exact)
+    for _ in range(T):
+        look = w - lr_ * beta_ * v
+        v = beta_ * v + network_grad(net, look, x, y)
+        w = w - lr_ * v
+    return w
+
+
+def reference_gd_weight_decay(net: object, x: np.ndarray, y: np.ndarray, T: int = 3,
+                              lr: Scalar = Fraction(1, 10), decay: Scalar = Fraction(1, 10),
+                              seed: int = 0, *, w0: object = None) -> np.ndarray:
+    """GD on ``L(w) + decay/2 |w|^2``: ``w_{t+1} = w_t - lr (g(w_t) + decay w_t)``."""
+    T = _check_steps(T)
+    exact, w = _start(net, x, seed, w0)
+    lr_, lam = _const(lr, exact, "lr"), _const(decay, exact, "decay")
+    for _ in range(T):
+        w = w - lr_ * (network_grad(net, w, x, y) + lam * w)
+    return w
+
+
+def reference_sign_gd(net: object, x: np.ndarray, y: np.ndarray, T: int = 3,
+                      lr: Scalar = Fraction(1, 10), seed: int = 0, *, w0: object = None
+                      ) -> np.ndarray:
+    """Sign-GD: ``w_{t+1} = w_t - lr sign(g(w_t))`` with ``sign(0) = 0``."""
+    T = _check_steps(T)
+    exact, w = _start(net, x, seed, w0)
+    lr_ = _const(lr, exact, "lr")
+    zero, one = _const(0, exact), _const(1, exact)
+    for _ in range(T):
+        grad = network_grad(net, w, x, y)
+        sign = np.where(grad > zero, one, np.where(grad < zero, -one, zero))
+        w = w - lr_ * sign
+    return w
+
+
+def _ridge_system(x: np.ndarray, y: np.ndarray, lam: Scalar, bias: bool
+                  ) -> tuple[bool, np.ndarray, np.ndarray]:
+    """``A = mean x~ x~^T + lam I`` and ``B = mean y x~^T`` with ``x~ = (x, 1)`` (or ``x``)."""
+    exact, xa, ya = _linear_data(x, y)
+    n = xa.shape[0]
+    if bias:
+        ones = np.full((n, 1), _const(1, exact), dtype=xa.dtype)
+        xa = np.concatenate([xa, ones], axis=1)
+    inv_n = _const(Fraction(1, n), exact)
+    m = xa.shape[1]
+    eye = _indicator(np.eye(m, dtype=bool), exact)
+    A = inv_n * (xa.T @ xa) + _const(lam, exact, "lam") * eye
+    B = inv_n * (ya.T @ xa)
+    return exact, A, B
+
+
+def _theta_to_w(theta: np.ndarray, bias: bool) -> np.ndarray:
+    """``Theta = [W | b]`` (``c x (d+1)``) -> the linear network's ``w`` (W row-major, b)."""
+    if bias:
+        return pack_weights([(theta[:, :-1], theta[:, -1])])
+    return pack_weights([(theta, None)])
+
+
+def reference_ridge_richardson(x: np.ndarray, y: np.ndarray, T: int = 3,
+                               alpha: Scalar = Fraction(1, 100), lam: Scalar = 1,
+                               bias: bool = True) -> np.ndarray:
+    """Ridge regression ``min mean_i 1/2 |W x_i + b - y_i|^2 + lam/2 (|W|^2 + |b|^2)`` by
+    ``T`` Richardson iterations ``Theta_{t+1} = Theta_t + alpha (B - Theta_t A)`` from 0."""
+    T = _check_steps(T)
+    exact, A, B = _ridge_system(x, y, lam, bias)
+    theta = _zeros(B.shape, exact)
+    a = _const(alpha, exact, "alpha")
+    for _ in range(T):
+        theta = theta + a * (B - theta @ A)
+    return _theta_to_w(theta, bias)
+
+
+def _solve_exact(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``X`` with ``A X = B`` by Gaussian elimination with partial pivoting and back
+    substitution, on Fractions (``A`` square and invertible)."""
+    m = A.shape[0]
+    M = np.concatenate([A.copy(), B.copy()], axis=1)
+    for k in range(m):
+        piv = max(range(k, m), key=lambda i: abs(M[i, k]))
+        if M[piv, k] == 0:
+            raise ValueError("the ridge system is singular; use lam > 0")
+        if piv != k:
+            M[[k, piv]] = M[[piv, k]]
+        for i in range(k + 1, m):
+            f = M[i, k] / M[k, k]
+            M[i] = M[i] - f * M[k]
+    X = np.empty((m, B.shape[1]), dtype=object)
+    for i in range(m - 1, -1, -1):
+        rhs = M[i, m:] - M[i, i + 1 : m] @ X[i + 1 :] if i < m - 1 else M[i, m:]
+        X[i] = rhs / M[i, i]
+    return X
+
+
+def reference_ridge(x: np.ndarray, y: np.ndarray, lam: Scalar = 1, bias: bool = True
+                    ) -> np.ndarray:
+    """Closed-form ridge: ``Theta = B A^{-1}`` (same ``A``, ``B`` as the Richardson version)."""
+    exact, A, B = _ridge_system(x, y, lam, bias)
+    if exact:
+        theta = _solve_exact(A, B.T).T  # A symmetric: Theta^T = A^{-1} B^T
+    else:
+        theta = np.linalg.solve(A, B.T).T
+    return _theta_to_w(theta, bias)
+
+
+def reference_diag_lda(x: np.ndarray, y: np.ndarray, eps: Scalar = Fraction(1, 10)
+                       ) -> np.ndarray:
+    """Diagonal LDA with equal priors as a linear classifier ``[d, c]``.
+
+    ``mu_c`` the class means, ``s2_j = mean_i (x_ij - mu_{y_i j})^2 + eps`` the pooled
+    within-class variance of feature ``j`` (floored by ``eps``);
+    ``W_cj = mu_cj / s2_j``, ``b_c = -1/2 sum_j mu_cj^2 / s2_j``, so ``argmax_c (W x + b)_c``
+    is the class of largest Gaussian likelihood with a shared diagonal covariance.
+    """
+    exact, xa, ya = _linear_data(x, y)
+    labels = [int(np.argmax([v == 1 for v in row])) for row in ya]
+    c = ya.shape[1]
+    n, d = xa.shape
+    mu = _zeros((c, d), exact)
+    for k in range(c):
+        rows = [i for i in range(n) if labels[i] == k]
+        if not rows:
+            raise ValueError(f"class {k} has no sample, so its mean is undefined; give "
+                             "diag_lda at least one sample of every class.")
+        mu[k] = np.sum(xa[rows], axis=0) * _const(Fraction(1, len(rows)), exact)
+    resid = xa - mu[labels]
+    s2 = np.sum(resid * resid, axis=0) * _const(Fraction(1, n), exact) + _const(eps, exact)
+    W = mu / s2[None, :]
+    b = -_const(Fraction(1, 2), exact) * np.sum(mu * mu / s2[None, :], axis=1)
+    return pack_weights([(W, b)])
+
+
+def random_candidates(p: int, M: int, seed: int = 0) -> np.ndarray:
+    """The fixed candidate list of the random search: ``M`` rows of ``k / 4``,
+    ``k = default_rng(seed).integers(-4, 5, size=(M, p))`` (exact Fractions)."""
+    ints = np.random.default_rng(seed).integers(-4, 5, size=(M, p))
+    out = np.empty((M, p), dtype=object)
+    for idx, k in np.ndenumerate(ints):
+        out[idx] = Fraction(int(k), 4)
+    return out
+
+
+def reference_random_search(net: object, x: np.ndarray, y: np.ndarray, M: int = 4,
+                            seed: int = 0) -> np.ndarray:
+    """The candidate of :func:`random_candidates` with the smallest mean squared loss
+    ``mean_i 1/2 |f(x_i; w) - y_i|^2`` (the first one on a tie)."""
+    exact = _is_exact(x)
+    cands = random_candidates(int(net.n_params), M, seed)  # type: ignore[attr-defined]
+    ya = _as_array(y, exact, "y")
+    losses = []
+    for cand in cands:
+        w = _as_array(cand, exact, "candidate")
+        r = network_forward(net, w, x) - ya
+        losses.append(np.sum(r * r) * _const(Fraction(1, 2 * ya.shape[0]), exact))
+    best = min(range(M), key=lambda m: (losses[m], m))
+    return _as_array(cands[best], exact, "candidate")
+
+
+def reference_perceptron_until_separated(x: np.ndarray, y: np.ndarray, T: int = 5,
+                                         lr: Scalar = 1, margin: Scalar = 1,
+                                         bias: bool = True) -> np.ndarray:
+    """One-vs-rest batch perceptron with a margin that stops once the set is separated.
+
+    Epoch ``t < T`` (``T`` is the declared bound): ``s_i = W x_i + b``, ``t_ic = 2 y_ic - 1``;
+    if ``t_ic s_ic > 0`` for every ``i, c`` (separated) stop; else
+    ``W_c += lr mean_i m_ic t_ic x_i``, ``b_c += lr mean_i m_ic t_ic`` with
+    ``m_ic = 1`` iff ``t_ic s_ic <= margin``. From ``W = 0, b = 0``.
+    """
+    T = _check_steps(T)
+    exact, xa, ya = _linear_data(x, y)
+    n, d = xa.shape
+    c = ya.shape[1]
+    zero, one = _const(0, exact), _const(1, exact)
+    mg = _const(margin, exact, "margin")
+    step = _const(lr, exact, "lr") * _const(Fraction(1, n), exact)
+    t = _const(2, exact) * ya - one
+    weight = _zeros((c, d), exact)
+    b = _zeros(c, exact) if bias else None
+    for _ in range(T):
+        s = xa @ weight.T
+        if b is not None:
+            s = s + b
+        if np.all(t * s > zero):
+            break
+        mt = _indicator(t * s <= mg, exact) * t
+        weight = weight + step * (mt.T @ xa)
+        if b is not None:
+            b = b + step * np.sum(mt, axis=0)
+    return pack_weights([(weight, b)])
+
+
+def reference_logreg(x: np.ndarray, y: np.ndarray, T: int = 3, lr: Scalar = Fraction(1, 2),
+                     bias: bool = True) -> np.ndarray:
+    """One-vs-rest logistic regression by ``T`` GD steps on the mean binary cross-entropy
+    ``-mean_i sum_c [y_ic log s_ic + (1 - y_ic) log(1 - s_ic)]``, ``s = sigmoid(W x + b)``,
+    from 0: ``W <- W - lr mean_i (s_i - y_i) x_i^T``, ``b <- b - lr mean_i (s_i - y_i)``.
+
+    Float only: the sigmoid has no exact rational value.
+    """
+    if _is_exact(x):
+        raise ValueError("logreg is float only (the sigmoid of a rational is not rational); "
+                         "check it with the numeric backend, not the exact one")
+    T = _check_steps(T)
+    _, xa, ya = _linear_data(x, y)
+    n, d = xa.shape
+    c = ya.shape[1]
+    weight = np.zeros((c, d))
+    b = np.zeros(c) if bias else None
+    rate = float(Fraction(lr)) if not isinstance(lr, float) else lr
+    for _ in range(T):
+        z = xa @ weight.T + (b if b is not None else 0.0)
+        r = 1.0 / (1.0 + np.exp(-z)) - ya
+        weight = weight - rate * (r.T @ xa) / n
+        if b is not None:
+            b = b - rate * r.sum(axis=0) / n
+    return pack_weights([(weight, b)])
