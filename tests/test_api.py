@@ -91,7 +91,7 @@ def test_a_module_path_algorithm_loads():
     ("nosuchfile.py:f", "does not exist"),
     (f"{MOMENTUM}:nosuch", "has no function 'nosuch'"),
     ("no_such_pkg_zz.mod:f", "cannot import module"),
-    ("momentum", "unknown algorithm"),
+    ("momentom", "unknown algorithm"),
     ("a.py:", "cannot read algorithm"),
 ])
 def test_bad_algorithm_specs_are_one_sentence(spec, words, capsys):
