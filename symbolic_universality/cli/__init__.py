@@ -155,12 +155,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     from ..zoo.algorithms import ALGORITHMS
     from ..zoo.datasets import DATASETS
 
+    from ..report.text import table
+
     print("algorithms (or your own: path/to/file.py:function, package.module:function):")
+    rows = []
     for a in ALGORITHMS.values():
-        print(f"  {a.name:<12} {a.summary}")
+        depth = getattr(a, "depth_formula", "") or "-"
+        exact = "" if getattr(a, "exact", True) or "float only" in a.summary else " (float only)"
+        rows.append([a.name, ", ".join(a.options) or "-", depth, a.summary + exact])
+    print("\n".join("  " + line for line in table(rows, ["name", "options", "K (GD steps)",
+                                                          "what it does"]).splitlines()))
     print("networks:")
     print("  linear          affine d -> c with bias (W row-major, then b)")
     print("  linear-nobias   W x")
+    print("  cnn:CxHxW-...   convolutional, e.g. cnn:1x8x8-c4k3-relu-p2-fc10 (docs/api.md)")
     print(f"  mlp:D-H-...-C:ACT   ACT in {', '.join(ACTIVATIONS)} (tanh, sigmoid: numeric only)")
     print("datasets (or a .csv, .npz or .npy file of your own):")
     for name in DATASETS:
