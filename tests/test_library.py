@@ -60,7 +60,7 @@ CASES = [
     ("perceptron_sep", "linear", "iris", 9, {"T": 3}),
     ("perceptron_sep", "linear", "breast_cancer", 6, {"T": 3, "lr": F(1, 100)}),
     ("gd_cnn", "cnn:1x4-c2k2-relu-fc3", "iris", 6, {"T": 1}),
-    ("gd_cnn", "cnn:1x13-c2k3s2-relu-ap2-fc3", "wine", 6, {"T": 1, "lr": F(1, 1000)}),
+    ("gd_cnn", "cnn:1x13-c2k3s2-relu-sp2-fc3", "wine", 6, {"T": 1, "lr": F(1, 1000)}),
 ]
 
 
