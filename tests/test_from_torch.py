@@ -173,6 +173,7 @@ class _Wrap(nn.Module):
      "uses padding"),
     (nn.Sequential(nn.Conv1d(2, 2, 3)), "return a vector of class scores"),
     (_Wrap(nn.Linear(4, 3), lambda h: h * 2), "function mul"),
+    (nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)), "call module.eval()"),
 ])
 def test_unsupported_layers_are_refused_with_a_sentence(model, words):
     shape = (1, 4) if isinstance(model, _Wrap) else (1, 2, 6)
