@@ -225,6 +225,9 @@ def from_torch(module: Any, example_input: Any) -> TorchNet:
             if isinstance(mod, nn.Identity) or (isinstance(mod, nn.Dropout) and not
                                                 module.training):
                 env[node] = arg(node)
+            elif isinstance(mod, nn.Dropout):
+                raise TorchImportError(f"layer {name} (Dropout) is random in training mode; call "
+                                       "module.eval() before from_torch")
             elif isinstance(mod, nn.ReLU):
                 env[node] = act(node)
             elif isinstance(mod, nn.Flatten):
