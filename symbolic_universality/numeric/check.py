@@ -409,10 +409,9 @@ def _check(ext: Extension, x: np.ndarray, y: np.ndarray, reference_w: np.ndarray
     report.forward_inputs = int(inputs.shape[0])
     f_main, aux = forward(ext, theta, inputs, chunk=chunk, prune=False, threads=None)
     try:
-        want = ref.mlp_forward(list(net.sizes), net.activation, a_of_d, inputs, bias=net.bias)
+        want = ref.network_forward(net, a_of_d, inputs)
         est_f = est_w + _perturbation_estimate(
-            lambda w, xx: ref.mlp_forward(list(net.sizes), net.activation, w, xx,
-                                          bias=net.bias), a_of_d, inputs, want)
+            lambda w, xx: ref.network_forward(net, w, xx), a_of_d, inputs, want)
         j = judge(f_main, want, tolerance=tolerance, estimate=est_f,
                   reference="f(.; A(D))", what="F_main(theta_K)")
         report.forward_error = j.error
@@ -437,7 +436,7 @@ def _check(ext: Extension, x: np.ndarray, y: np.ndarray, reference_w: np.ndarray
         all_gates &= g_ok
         try:
             def grad_of(w: np.ndarray, xx: np.ndarray) -> np.ndarray:
-                return ref.mlp_grad(list(net.sizes), net.activation, w, xx, yf, bias=net.bias)
+                return ref.network_grad(net, w, xx, yf)
 
             grad_f = grad_of(theta["w"], xf)
             step = new["w"] - theta["w"]

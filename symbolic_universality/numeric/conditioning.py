@@ -223,9 +223,13 @@ def reference_runs(program: Program, x: np.ndarray, y: np.ndarray, *,
         runs.exact = {k: NUMERIC.asarray(v) for k, v in exact.items()}
         runs.exact_reason = "exact registers given"
     elif exact is True or (exact == "auto" and cost <= exact_budget):
-        ex = run_program(program, to_fractions(x), to_fractions(y), EXACT)
-        runs.exact = {k: NUMERIC.asarray(v) for k, v in ex.items()}
-        runs.exact_reason = "exact run on the float data"
+        try:
+            ex = run_program(program, to_fractions(x), to_fractions(y), EXACT)
+        except ValueError as exc:  # a float-only operation (tanh, sigmoid): no exact run
+            runs.exact_reason = f"no exact run ({exc})"
+        else:
+            runs.exact = {k: NUMERIC.asarray(v) for k, v in ex.items()}
+            runs.exact_reason = "exact run on the float data"
     else:
         runs.exact_reason = (f"no exact run (cost n * reads = {cost} > {exact_budget})"
                              if exact == "auto" else "no exact run (not asked for)")

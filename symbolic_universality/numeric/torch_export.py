@@ -494,9 +494,7 @@ def check_torch(ext: Extension, x: np.ndarray, y: np.ndarray, *,
         inputs = np.asarray(held_out if held_out is not None else x[:8], dtype=np.float64)
         with torch.no_grad():
             f_main, aux = model(inputs)
-        want = ref.mlp_forward(list(ext.net.sizes), ext.net.activation,
-                               np.asarray(reference_w, dtype=np.float64), inputs,
-                               bias=ext.net.bias)
+        want = ref.network_forward(ext.net, np.asarray(reference_w, dtype=np.float64), inputs)
         out["forward_error"] = _relative(f_main.cpu().numpy(), want)
         out["aux_max"] = max((float(h.abs().max()) for h in aux if h.numel()), default=0.0)
         if not out["forward_error"] <= tolerance:

@@ -683,7 +683,7 @@ def _net_args(net: MLP, w: Concrete, x: Concrete) -> None:
     if x.shape != (net.d,):
         raise TraceError(f"matmul: inner dimensions differ (network input {net.d}, x of "
                          f"shape {x.shape})")
-    if _run().exact and net.activation in ("tanh", "sigmoid") and len(net.sizes) > 2:
+    if _run().exact and net.activation in ("tanh", "sigmoid") and len(getattr(net, "sizes", ())) > 2:
         raise ConcreteError(FLOAT_ONLY.format(op=net.activation))
 
 
@@ -693,8 +693,11 @@ def forward(net: MLP, w: Any, x: Any) -> Concrete:
 
     w, x = as_concrete(w), as_concrete(x)
     _net_args(net, w, x)
-    out = ref.mlp_forward(list(net.sizes), _ref_act(net), w.val, x.val[None, :],
-                          bias=net.bias)[0]
+    if hasattr(net, "sizes"):
+        out = ref.mlp_forward(list(net.sizes), _ref_act(net), w.val, x.val[None, :],
+                              bias=net.bias)[0]
+    else:  # any other base network (networks.cnn.ConvNet)
+        out = ref.network_forward(net, w.val, x.val[None, :])[0]
     return Concrete(out, None, w.sample or x.sample, _mixed(w, x))
 
 
@@ -706,8 +709,11 @@ def loss_grad(net: MLP, w: Any, x: Any, y: Any) -> Concrete:
     _net_args(net, w, x)
     if y.shape != (net.c,):
         raise TraceError(f"labels of shape {y.shape}, expected ({net.c},)")
-    out = ref.mlp_grad(list(net.sizes), _ref_act(net), w.val, x.val[None, :], y.val[None, :],
-                       bias=net.bias)
+    if hasattr(net, "sizes"):
+        out = ref.mlp_grad(list(net.sizes), _ref_act(net), w.val, x.val[None, :],
+                           y.val[None, :], bias=net.bias)
+    else:  # any other base network (networks.cnn.ConvNet)
+        out = ref.network_grad(net, w.val, x.val[None, :], y.val[None, :])
     return Concrete(out, None, w.sample or x.sample or y.sample, _mixed(w, x, y))
 
 
