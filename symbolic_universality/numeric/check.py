@@ -163,6 +163,9 @@ def interpret(program: Program, x: np.ndarray, y: np.ndarray,
               chunk: int | None = DEFAULT_CHUNK) -> tuple[dict[str, np.ndarray], str]:
     """The float64 run of the program itself, and how it was computed.
 
+    (Kept for callers; :func:`check_numeric` now uses :func:`.conditioning.reference_runs`,
+    which also estimates the run's error and adds the float32 and exact runs.)
+
     ``program.interpreter.run_program`` on ``NUMERIC`` (``"run_program"``) when the
     per-sample values of its reads fit in ``INTERPRETER_LIMIT`` entries: ``bmean``
     materialises every per-sample value (an ``n x size`` array for a per-sample gradient).
