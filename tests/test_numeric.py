@@ -388,3 +388,25 @@ def test_compiled_gradient_in_chunks_is_the_exact_gradient(jobs):
     got = gradient(ext, float_state(theta), xf, yf, chunk=7)
     for n, want in zip(names, exact, strict=True):
         assert relative_error(got[n], NUMERIC.asarray(want).reshape(ext.shapes[n])) <= 1e-12
+
+
+@pytest.mark.parametrize("limit", [None, 1])
+def test_error_estimates_cover_the_float_references_true_error(wine_job, monkeypatch, limit):
+    # both ways of running the reference (per-sample chunks; sums through bsum's rewrites
+    # with the cancellation estimated on a subset): the estimated error, times the safety
+    # factor, bounds the float64 run's true distance from the exact run
+    from symbolic_universality.numeric import conditioning
+
+    if limit is not None:
+        monkeypatch.setattr(conditioning, "PER_SAMPLE_LIMIT", limit)
+        monkeypatch.setattr(conditioning, "KAPPA_SAMPLES", 16)
+    from symbolic_universality.program.interpreter import run_program
+
+    x, y = wine_job.data.as_float()
+    program = wine_job.extension.program
+    refs = reference_runs(program, x, y, exact=False)  # estimates without the exact run
+    exact = run_program(program, conditioning.to_fractions(x), conditioning.to_fractions(y),
+                        EXACT)
+    for name, value in exact.items():
+        true = norm_error(refs.float64[name], NUMERIC.asarray(value))
+        assert true <= conditioning.SAFETY * refs.estimate(name) + 1e-15, name

@@ -2,23 +2,30 @@
 
 Plain float64 gradient descent on the whole extended loss (:mod:`.run`), at scale, and
 at every step ``k`` a comparison of ``theta_k`` with the predicted state ``theta_hat_k``
-(``Extension.predicted``) whose registers are filled by the float run of the program
-itself (``program.interpreter.run_program`` on ``NUMERIC``):
+(``Extension.predicted``) whose registers are filled by the best reference run of the
+program there is (:func:`.conditioning.reference_runs`): its exact run on the float data
+when that is affordable (or given), else its float64 run:
 
 * bit-exact: the clock flags (a ``0.0 / 1.0`` thermometer), the gate coefficients, the
   gate values (``g_j = [j = k]``, ``G = [k >= K]``, exactly ``0.0`` or ``1.0``) and every
   register not yet written (still exactly ``0.0``);
-* to relative error ``tolerance`` (default ``1e-9``, in the max norm of each block): the
-  written registers, the head constants and the coefficients (the float run of the
-  program computes a labelled read as a difference ``phi(x, y) - phi(x, 0)``, so its
-  registers carry that cancellation; ``1e-11`` is typical);
+* norm-wise (max norm of each block), to ``max(tolerance, SAFETY * e)`` where ``e`` is the
+  estimated error of the reference computation of that block (its cancellation, its
+  float32 run, its distance from the exact run): the written registers, the head
+  constants and the coefficients. gd's labelled read is a difference
+  ``phi(x, y) - phi(x, 0)`` that cancels 10 digits on unscaled data: a fixed tolerance
+  refuted correct constructions there (issue 11);
 * at ``K``: ``w`` against the algorithm's independent plain-NumPy reference run
   (``zoo.references``, float) (T1); ``F_main(.; theta_K)`` against ``f(.; A(D))`` on
   held-out inputs, and ``F_aux = 0`` exactly (T2);
 * for each extra step after ``K``: every block but ``w`` bit-exact unchanged and the step
-  of ``w`` equal to one plain GD step of ``f`` (``references.mlp_grad``) (T3).
+  of ``w`` equal to one plain GD step of ``f`` (``references.mlp_grad``) (T3), to a
+  tolerance scaled by the cancellation of ``w_{k+1} - w_k``.
 
-The status is ``verified`` only if every check passes, ``refuted`` otherwise.
+The status is ``verified`` only if every check passes; ``refuted`` if one fails;
+``inconclusive`` (with the reason in ``message`` and ``inconclusive``) if none fails but
+one could not be decided because the float computation is too ill-conditioned (a tie or
+kink that flips in float, a cancellation beyond ``CEILING``) and no exact run settles it.
 """
 
 from __future__ import annotations
@@ -155,6 +162,9 @@ INTERPRETER_LIMIT = 1 << 23
 def interpret(program: Program, x: np.ndarray, y: np.ndarray,
               chunk: int | None = DEFAULT_CHUNK) -> tuple[dict[str, np.ndarray], str]:
     """The float64 run of the program itself, and how it was computed.
+
+    (Kept for callers; :func:`check_numeric` now uses :func:`.conditioning.reference_runs`,
+    which also estimates the run's error and adds the float32 and exact runs.)
 
     ``program.interpreter.run_program`` on ``NUMERIC`` (``"run_program"``) when the
     per-sample values of its reads fit in ``INTERPRETER_LIMIT`` entries: ``bmean``

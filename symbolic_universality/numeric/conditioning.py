@@ -56,7 +56,12 @@ SATURATED = 1e-2
 #: second of Fraction arithmetic on float data; breast_cancer with mlp:30-8-2 is 9e5, 14 s).
 EXACT_BUDGET = 60_000
 #: Rows per chunk of the per-sample evaluation of the references.
-REFERENCE_CHUNK = 2048
+REFERENCE_CHUNK = 512
+#: Above this many per-sample register entries (``n`` times the largest read) the float
+#: runs sum each read through ``graph.core.bsum``'s exact rewrites (matrix products, no
+#: per-sample values) and the cancellation is estimated on :data:`KAPPA_SAMPLES` samples.
+PER_SAMPLE_LIMIT = 1 << 22
+KAPPA_SAMPLES = 1024
 
 
 class Float32Backend(FloatBackend):
@@ -99,10 +104,16 @@ def norm_error(got: Any, expected: Any) -> float:
 
 
 def _run(program: Program, x: np.ndarray, y: np.ndarray, backend: Any, chunk: int,
-         magnitudes: bool) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """The program in chunks of samples; each register and its cancellation ratio."""
+         magnitudes: bool, bindings: Mapping[str, Any] | None = None
+         ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """The program in chunks of samples; each register and its cancellation ratio.
+
+    With ``bindings`` every instruction reads the earlier registers from there (not from
+    this run): used to estimate the cancellation on a subset of the samples.
+    """
     n = int(x.shape[0])
     values: dict[str, Any] = {}
+    env: Any = values if bindings is None else bindings
     kappa: dict[str, float] = {}
     inv_n = 1.0 / max(n, 1)
     for ins in program.instructions:
@@ -114,7 +125,7 @@ def _run(program: Program, x: np.ndarray, y: np.ndarray, backend: Any, chunk: in
             mag: Any = 0.0
             for start in range(0, max(n, 1), chunk):
                 rows = slice(start, min(start + chunk, n))
-                parts = evaluate(outs, backend, values, x[rows], y[rows], strict=True)
+                parts = evaluate(outs, backend, env, x[rows], y[rows], strict=True)
                 parts = [np.asarray(p) for p in parts]
                 if len(parts) == 2:
                     val = parts[0] - parts[1] if body.op == "sub" else parts[0] + parts[1]
@@ -126,7 +137,7 @@ def _run(program: Program, x: np.ndarray, y: np.ndarray, backend: Any, chunk: in
             val = np.asarray(total) * np.asarray(inv_n, dtype=np.asarray(total).dtype)
             mag = np.asarray(mag) * inv_n
         else:
-            parts = [np.asarray(p) for p in evaluate(outs, backend, values, strict=True)]
+            parts = [np.asarray(p) for p in evaluate(outs, backend, env, strict=True)]
             if len(parts) == 2:
                 val = parts[0] - parts[1] if body.op == "sub" else parts[0] + parts[1]
                 mag = np.abs(parts[0]) + np.abs(parts[1])
@@ -142,6 +153,27 @@ def _run(program: Program, x: np.ndarray, y: np.ndarray, backend: Any, chunk: in
             # seen by the float32 run (and the exact run), not bounded here
             kappa[ins.target.name] = max(1.0, own)
     return values, kappa
+
+
+def _run_sums(program: Program, x: np.ndarray, y: np.ndarray, backend: Any,
+              chunk: int = 4096) -> dict[str, np.ndarray]:
+    """The program with each read ``mean_i phi_i`` as ``(sum_i phi_i) / n`` through
+    ``graph.core.bsum`` (exact rewrites: sums of per-sample outer products become matrix
+    products), in chunks of samples. For large ``n``: no per-sample register values."""
+    from ..graph.core import bsum
+
+    n = int(x.shape[0])
+    values: dict[str, Any] = {}
+    for ins in program.instructions:
+        if ins.kind.startswith("read"):
+            (val,) = evaluate([bsum(ins.body)], backend, values, x, y, strict=True, chunk=chunk)
+            val = np.asarray(val)
+            val = val * np.asarray(1.0 / max(n, 1), dtype=val.dtype)
+        else:
+            (val,) = evaluate([ins.body], backend, values, strict=True)
+            val = np.asarray(val)
+        values[ins.target.name] = val
+    return values
 
 
 def exact_cost(program: Program, n: int) -> int:
@@ -209,13 +241,25 @@ def reference_runs(program: Program, x: np.ndarray, y: np.ndarray, *,
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64)
+    n = int(x.shape[0])
+    largest = max((ins.target.size for ins in program.instructions
+                   if ins.kind.startswith("read")), default=0)
+    big = n * largest > PER_SAMPLE_LIMIT
     with np.errstate(all="ignore"):
-        f64, kappa = _run(program, x, y, NUMERIC, chunk, True)
-        runs = ReferenceRuns(f64, kappa)
+        if big:
+            f64 = _run_sums(program, x, y, NUMERIC)
+            rows = np.linspace(0, n - 1, KAPPA_SAMPLES).astype(int)
+            _, kappa = _run(program, x[rows], y[rows], NUMERIC, chunk, True, bindings=f64)
+            notes = [f"cancellation estimated on {KAPPA_SAMPLES} of {n} samples"]
+        else:
+            f64, kappa = _run(program, x, y, NUMERIC, chunk, True)
+            notes = []
+        runs = ReferenceRuns(f64, kappa, notes=notes)
         if float32:
             try:
-                runs.float32, _ = _run(program, x.astype(np.float32), y.astype(np.float32),
-                                       FLOAT32, chunk, False)
+                x32, y32 = x.astype(np.float32), y.astype(np.float32)
+                runs.float32 = (_run_sums(program, x32, y32, FLOAT32) if big else
+                                _run(program, x32, y32, FLOAT32, chunk, False)[0])
             except ValueError as exc:  # e.g. a division by a float32 zero (strict recip)
                 runs.notes.append(f"float32 run failed: {exc}")
     cost = exact_cost(program, int(x.shape[0]))
