@@ -322,7 +322,7 @@ def verify(algorithm: str | Callable[..., Any], network: Any = "linear", data: A
            options: Mapping[str, Any] | Iterable[str] | None = None,
            backends: Sequence[str] | str = ("exact",), reference: Any = None,
            float_constants: str = "refuse", prune: bool = False, chunk: int | None = None,
-           timeout_ms: int = 10_000, fault: str | None = None,
+           timeout_ms: int = 10_000, fault: str | None = None, device: str | None = None,
            log: Callable[[str], None] | None = None) -> VerifyResult:
     """Compile ``algorithm`` and check GD on its extension with every backend asked for.
 
@@ -352,7 +352,7 @@ def verify(algorithm: str | Callable[..., Any], network: Any = "linear", data: A
         else:
             out: list[str] = []
             results[backend] = _run_backend(backend, job, chunk=chunk, timeout_ms=timeout_ms,
-                                            log=out.append)
+                                            device=device, log=out.append)
             text = "\n".join(out)
         texts.append(text)
         if log is not None:
@@ -390,7 +390,7 @@ def _backend_names(backends: Sequence[str] | str) -> list[str]:
 
 
 def _run_backend(backend: str, job: Job, *, chunk: int | None, timeout_ms: int,
-                 log: Callable[[str], None]) -> dict[str, Any]:
+                 device: str | None, log: Callable[[str], None]) -> dict[str, Any]:
     if backend == "numeric":
         from .numeric.instances import numeric_backend
 
@@ -404,7 +404,12 @@ def _run_backend(backend: str, job: Job, *, chunk: int | None, timeout_ms: int,
                     "'symbolic_universality[torch]')"}
         from .numeric.instances import torch_backend
 
-        return torch_backend(job, log=log)
+        try:
+            return torch_backend(job, device=device, log=log)
+        except RuntimeError as exc:  # e.g. a device torch cannot use here
+            if device is None:
+                raise
+            raise UsageError(f"--device {device!r} cannot be used: {exc}") from None
     from .symbolic.frontend import symbolic_backend
 
     return symbolic_backend(job, backend, timeout_ms=timeout_ms, log=log)

@@ -152,10 +152,9 @@ def finish(result: Any, json_path: str | None, *, what: str = "certificate") -> 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from ..networks.mlp import ACTIVATIONS
+    from ..report.text import table
     from ..zoo.algorithms import ALGORITHMS
     from ..zoo.datasets import DATASETS
-
-    from ..report.text import table
 
     print("algorithms (or your own: path/to/file.py:function, package.module:function):")
     rows = []
@@ -190,7 +189,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                             label=args.label, options=algorithm_options(args),
                             backends=args.backend, reference=args.reference,
                             float_constants=args.float_constants, prune=args.prune,
-                            timeout_ms=args.timeout)
+                            timeout_ms=args.timeout, device=args.device)
     except BaseException:
         remove_stale(args.json)
         raise
@@ -295,6 +294,8 @@ def _setup_verify(p: argparse.ArgumentParser) -> None:
                    help="skip products with an exactly-zero factor (exact; faster)")
     p.add_argument("--timeout", type=positive_int_arg, default=10_000, metavar="MS",
                    help="z3 time limit per obligation for --backend smt (default 10000)")
+    p.add_argument("--device", default=None,
+                   help="torch device of --backend torch, e.g. cpu or cuda (default: cpu)")
 
 
 def _setup_demo(p: argparse.ArgumentParser) -> None:

@@ -135,7 +135,7 @@ def numeric_text(report: NumericReport) -> str:
     lines = [
         ("clock flags bit-exact 0.0/1.0 at every step", _yes(report.flags_exact)),
         ("gates bit-exact 0.0/1.0 at every step", _yes(report.gates_exact)),
-        (f"registers vs the program's float run ({report.interpreter})",
+        (f"registers vs the {report.register_reference or 'program float run'}",
          _err(report.register_error)),
         ("T1  w_K vs the float reference (rel. error)", _err(report.weights_error)),
         (f"T2  F_main vs f(.; A(D)) on {report.forward_inputs} held-out inputs",
@@ -153,6 +153,8 @@ def numeric_text(report: NumericReport) -> str:
                    f"(ratio {report.gd_seconds / ref:.2f})")
     out.append(timing)
     out += [f"  ! {failure}" for failure in report.failures[:5]]
+    out += [f"  ? inconclusive: {why}" for why in report.inconclusive[:5]]
+    out += [f"  note: {note}" for note in report.notes if note]
     out.append(f"numeric: {report.status.upper()} ({report.message}; {report.seconds} s)")
     return "\n".join(out)
 
@@ -167,13 +169,14 @@ def numeric_backend(job: Any, *, chunk: int | None = None,
     return report.as_dict()
 
 
-def torch_backend(job: Any, *, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def torch_backend(job: Any, *, device: str | None = None,
+                  log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """``verify(..., backends=["torch"])``: the extension trained by ``torch.optim.SGD``."""
     from .torch_export import check_torch
 
     inst = job_instance(job)
     result = check_torch(inst.extension, inst.x, inst.y, reference_w=inst.reference_w,
-                         held_out=inst.held_out)
+                         held_out=inst.held_out, device=device)
     if log is not None:
         log("torch backend: the extension exported to PyTorch, trained by torch.optim.SGD")
         for key in ("weights_error", "forward_error", "aux_max", "flags_exact", "seconds"):
