@@ -16,7 +16,8 @@ from typing import Any
 
 from .errors import OutputError
 
-__all__ = ["check_writable", "remove_stale", "write_json", "write_text"]
+__all__ = ["check_writable", "check_writable_folder", "remove_stale", "write_json",
+           "write_text"]
 
 
 def _target(path: str | os.PathLike[str], what: str) -> Path:
@@ -42,6 +43,23 @@ def check_writable(path: str | os.PathLike[str], what: str = "output") -> Path:
     if not os.access(probe, os.W_OK):
         raise OutputError(f"cannot write the {what} {os.fspath(path)!r}: {str(probe)!r} is "
                           "not writable; choose another path")
+    return p
+
+
+def check_writable_folder(path: str | os.PathLike[str], what: str = "report") -> Path:
+    """Fail early if the folder ``path`` cannot be (re)written: not a file, parent writable."""
+    text = os.fspath(path)
+    if not text.strip():
+        raise OutputError(f"the {what} path is empty; give a folder name such as out/report")
+    p = Path(text)
+    if p.exists() and not p.is_dir():
+        raise OutputError(f"{text!r} is a file, not a folder; give a folder name for the {what}")
+    probe = p.parent if str(p.parent) else Path(".")
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise OutputError(f"cannot write the {what} folder {text!r}: {str(probe)!r} is not a "
+                          "writable folder; choose another path")
     return p
 
 

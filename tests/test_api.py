@@ -250,7 +250,7 @@ def test_report_onto_a_file_and_rules_into_a_new_folder(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("x")
     assert main(["verify", "--report", str(f)]) == 2
-    assert "is a file" in capsys.readouterr().err or True
+    assert "is a file, not a folder" in capsys.readouterr().err
     out = tmp_path / "new" / "deeper" / "rules.txt"
     assert main(["rules", "-a", "worked", "-n", "linear-nobias", "--symbolic", "n=3,d=2",
                  "--output", str(out)]) == 0

@@ -178,12 +178,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from .. import api
-    from ..files import check_writable, remove_stale
+    from ..files import check_writable, check_writable_folder, remove_stale
 
     if args.json:
         check_writable(args.json, "certificate")
     if args.report:
-        check_writable(args.report, "report")
+        check_writable_folder(args.report, "report")
     try:
         result = api.verify(args.algorithm, args.network, args.dataset, samples=args.samples,
                             label=args.label, options=algorithm_options(args),
@@ -202,10 +202,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .. import api
 
-    if args.json:
-        from ..files import check_writable
+    from ..files import check_writable, check_writable_folder
 
+    if args.json:
         check_writable(args.json, "certificate")
+    if args.report:
+        check_writable_folder(args.report, "report")
     result = api.verify("worked", "linear-nobias", "tiny")
     job = result.job
     ext, data = job.extension, job.data
