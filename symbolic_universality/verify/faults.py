@@ -647,8 +647,9 @@ CATALOGUE: list[Fault] = [
        "(n mod 2)", "T6", _p_build(_build_theta0_from_data), _detect_t6),
     # AD
     _c("ad_dropped_product_term", "ad", "the inner product's rule drops the adjoint of its "
-       "second operand when both are parameters: d<S, Phi(u)>/du is lost; invisible at theta_hat_k (there S = 0 or "
-       "the gate is 0), seen by the oracle at a perturbed neighbour", "oracle",
+       "second operand when both are parameters: d<S, Phi(u)>/du is lost; invisible at "
+       "theta_hat_k (there S = 0 or the gate is 0), seen by the oracle at a perturbed "
+       "neighbour", "oracle",
        _p_ad_dropped_product_term, lambda: _verify_worked(oracle="torch")),
     _c("ad_wrong_transpose", "ad", "matrix-product rule uses B where B^T belongs (square "
        "B): d<w, R2 R1>/dR2 is wrong, multiplied by w = 0 at theta_hat", "oracle",
