@@ -7,7 +7,7 @@ compiler's construction rules (``extension.compiler``: ``gate_constants``, ``gat
 (``graph.evaluate.Evaluator``), the tracer and scheduler (``program.tracer``), the checker
 (``verify.steps``, ``verify.properties``, ``verify.kinks``, ``verify.oracle``) and the provers
 (``proofs``). No fault code lives inside the stages. ``compile_extension(fault=name)``
-builds an extension under a compiler-stage fault (``extension.compiler.FAULTS``).
+builds an extension under a compiler-stage fault (``extension.compiler.ALL_FAULTS``).
 
 Each entry has a *detector*: the run that must catch it. For a construction, AD, evaluator or
 tracer fault it is ``check_exact`` on a small instance, and the fault is caught by the check
