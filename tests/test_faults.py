@@ -66,3 +66,18 @@ def test_a_fault_leaves_no_trace_after_its_block() -> None:
 def test_unknown_fault_is_a_key_error() -> None:
     with pytest.raises(KeyError, match="no fault"):
         faults.run_fault("nope")
+
+
+def test_ci_makes_a_missing_cross_check_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    conftest = sys.modules.get("conftest") or sys.modules.get("tests.conftest")
+    assert conftest is not None and hasattr(conftest, "_strict_importorskip")
+    monkeypatch.setitem(sys.modules, "cvc5", None)  # import cvc5 now raises ImportError
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="cross-check dependency 'cvc5'"):
+        conftest._strict_importorskip("cvc5")
+    assert "cvc5" in conftest.missing_cross_checks()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        conftest._strict_importorskip("cvc5")
