@@ -108,6 +108,9 @@ def test_lemmas_about_a_built_extension() -> None:
     assert all(r.proved for r in proofs.prove_for_extension(job.extension, names))
     kinked = compile_extension(job.net, job.extension.program, fault="gate_on_kinks")
     assert all(r.status == FAILED for r in proofs.prove_for_extension(kinked, names))
+    # gate 0 alone gets a = 1, b = -1/2: the gates differ, each pair is proved, g_0 fails
+    mixed = compile_extension(job.net, job.extension.program, fault="gate_margin")
+    assert all(r.status == FAILED for r in proofs.prove_for_extension(mixed, names))
 
 
 @pytest.mark.parametrize(

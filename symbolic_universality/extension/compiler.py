@@ -95,20 +95,34 @@ def extension_constants(ext: Extension) -> dict[str, object]:
             return None
         if len(vals) > 1:
             raise CompileError(f"the extension's {what} differ ({sorted(vals)}); the lemmas "
-                               "assume one value")
+                               "assume one value (use gate_pairs for the gates)")
         return vals.pop()
 
-    gates = [n for n in ext.shapes if n.startswith("gate.g")]
     heads_c = [f"head.{h.name}.c" for h in ext.heads]
+    pairs = gate_pairs(ext)
+    if len(pairs) > 1:
+        raise CompileError(f"the extension's step gates differ ({pairs}); the lemmas assume "
+                           "one value (use gate_pairs)")
+    a, b = pairs[0] if pairs else (None, None)
     return {
-        "a": one([n for n in gates if n.endswith(".a")], "gate coefficients a"),
-        "b": one([n for n in gates if n.endswith(".b")], "gate coefficients b"),
+        "a": a,
+        "b": b,
         "a_f": one(["gate.G.a"], "final gate a"), "b_f": one(["gate.G.b"], "final gate b"),
         "eta": ext.eta,
         "c": one(heads_c, "head constants c"),
         "s": one([f"head.{h.name}.s" for h in ext.heads], "read scales s"),
         "e": one([f"head.{h.name}.e" for h in ext.heads], "clock e"),
     }
+
+
+def gate_pairs(ext: Extension) -> list[tuple[Fraction, Fraction]]:
+    """The distinct ``(a, b)`` of the step gates ``g_k`` of a built extension, in gate order."""
+    out: list[tuple[Fraction, Fraction]] = []
+    for k in range(ext.K):
+        pair = (ext.theta0[f"gate.g{k}.a"].item(), ext.theta0[f"gate.g{k}.b"].item())
+        if pair not in out:
+            out.append(pair)
+    return out
 
 
 # ---------------------------------------------------------------------------------------

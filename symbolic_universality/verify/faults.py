@@ -18,7 +18,8 @@ refutation by a named check is pinned), and it is caught when that control no lo
 out as pinned. Entries marked ``equivalent`` are equivalent mutants: no input the toolkit
 produces can tell them apart from the correct code (documented, and tested to stay silent).
 
-Public: :data:`CATALOGUE`, :func:`inject`, :func:`run_fault`, :func:`describe_catalogue`.
+Public: :data:`CATALOGUE`, :func:`inject`, :func:`run_fault`, :func:`run_catalogue`,
+:func:`describe_catalogue`, :data:`CONTROLS` / :func:`run_control` (the negative controls).
 """
 
 from __future__ import annotations
@@ -743,6 +744,11 @@ def run_fault(name: str) -> FaultResult:
         return FaultResult(name, caught or "equivalent", fault.expected, caught == "",
                            "equivalent mutant: no check may fire")
     return FaultResult(name, caught or "(not caught)", fault.expected, caught == fault.expected)
+
+
+def run_catalogue(names: list[str] | None = None) -> list[FaultResult]:
+    """Run every fault (or ``names``) in catalogue order."""
+    return [run_fault(f.name) for f in CATALOGUE if names is None or f.name in names]
 
 
 def describe_catalogue() -> list[dict[str, Any]]:
