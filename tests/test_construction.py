@@ -28,6 +28,33 @@ def test_every_coefficient_is_a_trainable_parameter_T5():
         assert {f"gate.g{k}.a" for k in range(ext.K)} <= params
 
 
+def test_T5_is_a_checked_property_of_every_run():
+    from symbolic_universality.verify.properties import check_trainable
+
+    for args in (("worked", "linear-nobias", "tiny"), ("gd", "mlp:2-3-2:relu", "tiny")):
+        ext = prepare(*args).extension
+        assert check_trainable(ext).status == "verified"
+    # the traced gradient's fixed factor 1/2 (squared loss) became a trainable coefficient
+    gd = prepare("gd", "mlp:2-3-2:relu", "tiny").extension
+    assert g.topological([gd.f_main, *gd.aux]) and not [
+        n for n in g.topological([gd.f_main, *gd.aux]) if n.op == "scale"]
+    assert any(n.startswith("coef.factor") for n in gd.shapes)
+
+
+def test_T6_rebuild_from_two_data_sets_is_identical():
+    from symbolic_universality.verify.properties import check_data_independence
+
+    job = prepare("ncm", "linear", "wine", samples=12)
+    res = check_data_independence(lambda ds: compile_algorithm("ncm", job.net),
+                                  load_dataset("wine", 6), load_dataset("wine", 15))
+    assert res.status == "verified", res.detail
+
+
+def test_gates_on_the_kinks_of_sat_are_refuted_by_verify():
+    rep = _faulty("gate_on_kinks")
+    assert rep.status == "refuted" and rep.first_failure == "kink margin"
+
+
 def test_extension_does_not_depend_on_the_data_T6():
     a = prepare("perceptron", "linear", "iris", samples=9, T=2).extension
     b = prepare("perceptron", "linear", "iris", samples=30, T=2).extension
@@ -41,8 +68,10 @@ def test_extension_does_not_depend_on_the_data_T6():
         ds = load_dataset("wine", samples)
         from symbolic_universality.zoo.references import reference_ncm
 
-        rep = check_exact(ext, ds.x, ds.y, reference_w=reference_ncm(ds.x, ds.y))
+        rep = check_exact(ext, ds.x, ds.y, references={"numpy reference": reference_ncm(ds.x,
+                                                                                       ds.y)})
         assert rep.status == "verified", rep.message
+        assert rep.reference_results == {"numpy reference": True}
 
 
 @pytest.mark.parametrize(
@@ -62,6 +91,7 @@ def test_issue_instances_verify_and_match_reference(algorithm, network, dataset,
     assert report.final_weights_equal and report.forward_output_equal and report.aux_zero
     assert report.gd_steps == job.extension.K
     assert [s.step for s in report.steps] == list(range(job.extension.K + 1))
+    assert all(p.status in ("verified", "skipped") for p in report.properties), report.properties
 
 
 def test_ncm_with_a_missing_class_is_a_clear_error():
@@ -79,7 +109,8 @@ def test_ncm_with_a_missing_class_is_a_clear_error():
 def _faulty(fault: str):
     job = prepare("worked", "linear-nobias", "tiny")
     ext = compile_extension(job.net, job.extension.program, fault=fault)
-    return check_exact(ext, job.data.x, job.data.y, reference_w=job.reference_weights())
+    return check_exact(ext, job.data.x, job.data.y,
+                       references={"numpy reference": job.reference_weights()})
 
 
 def test_register_initialised_nonzero_is_refuted_at_its_write():

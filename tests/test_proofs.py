@@ -34,6 +34,25 @@ def test_lemma_proves_with_defaults(name: str, default_results: dict[str, LemmaR
     assert res.statement and res.method
 
 
+#: the check each registered negative control must fail (pinned by name: the one the weakened
+#: hypothesis is about, so a control cannot "fail" for an unrelated reason)
+PINNED = {
+    "flat_gates": "thermometer: g_j's argument is in {-2, 2} (all K, k, j)",  # a=1, b=-1/2
+    "isolation": "g_j = [j = k] for all K, k, j < K",  # flags not a thermometer
+    "write": "g = 1: S'[alpha] = -eta c Phi_alpha(u; p)",  # S != 0 before the write
+    "read": "squared loss: R'[alpha,gamma] = eta s mean psi y",  # other F_main terms live
+    "clock": "z_{k+1}' = 1",  # c = -3: z' = -eta c e = 3/4 (eta = 1/4), not 1
+    "persistence": "aux head: exclusive parameter q1' = q1",  # gate open: the head moves
+    "trajectory": "assembly: flags z_j' = [j <= k+1] for all 0 <= j <= K, k < K",  # c = -3
+    "forward_output": "F_main(x)_gamma = f(x; A(D))_gamma for every x",  # one step early
+    "inertness": "w' = w - eta grad_w mean l(f(x_i; w), y_i)",  # b_f = -4: G = sat(0) = 0
+    "one_hot": "real labels y: phi(u,x,y) = sum_c y_c phi(u,x,e_c)",
+    "order": "online GD (f(x; w) = <w, x>, squared loss, eta = 1/4): the same trajectory on "
+             "both orderings for 6 steps (exact)",
+}
+MARGIN_CHECK = "gate arguments lie outside [0, 1] by >= the flat-gates margin 1"
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_negative_control_fails(name: str) -> None:
     lemma = proofs.get(name)
@@ -43,6 +62,55 @@ def test_negative_control_fails(name: str) -> None:
     assert res.status == FAILED, res.details
     failed = [c for c in res.checks if c.status == FAILED]
     assert failed and all(c.detail for c in failed)  # every failure carries its counterexample
+    assert PINNED[name] in {c.name for c in failed}, [c.name for c in failed]
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("flat_gates", {"a": 1, "b": 0, "a_f": 1, "b_f": 0}),
+        ("isolation", {"a": 1, "b": 0, "a_f": 1, "b_f": 0}),
+        ("clock", {"a": 1, "b": 0}),
+        ("forward_output", {"a": 1, "b": 0, "a_f": 1, "b_f": 0}),
+        ("inertness", {"a": 1, "b": 0, "a_f": 1, "b_f": 0}),
+        ("trajectory", {"a": 1, "b": 0, "a_f": 1, "b_f": 0, "losses": ("squared",)}),
+    ],
+)
+def test_gate_constants_on_the_kinks_of_sat_fail(name: str, kwargs: dict) -> None:
+    """a = 1, b = 0: gate arguments 0 and 1, exactly the kinks of sat. The values are still
+    0/1, so only the convention sat'(0) = sat'(1) = 0 would make the lemma hold."""
+    res = proofs.get(name).prove(**kwargs)
+    assert res.status == FAILED
+    failed = {c.name for c in res.checks if c.status == FAILED}
+    assert MARGIN_CHECK in failed or name == "flat_gates", failed
+    if name == "flat_gates":
+        assert "thermometer: g_j's argument is in {-2, 2} (all K, k, j)" in failed
+
+
+def test_lemmas_take_their_constants_from_the_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    from symbolic_universality.extension import compiler
+
+    monkeypatch.setattr(compiler, "GATE_A", Fraction(1))
+    monkeypatch.setattr(compiler, "GATE_B", Fraction(0))
+    for name in ("flat_gates", "isolation", "clock"):
+        assert proofs.get(name).prove().status == FAILED, name
+
+
+def test_lemmas_about_a_built_extension() -> None:
+    from symbolic_universality.extension.compiler import compile_extension
+    from symbolic_universality.pipeline import prepare
+
+    job = prepare("worked", "linear-nobias", "tiny")
+    hyps = proofs.hypotheses_for(job.extension)
+    assert hyps["trajectory"] == {"a": 4, "b": -2, "a_f": 4, "b_f": -2, "c": -4, "s": 4,
+                                  "eta": Fraction(1, 4)}
+    names = ["flat_gates", "isolation", "clock"]
+    assert all(r.proved for r in proofs.prove_for_extension(job.extension, names))
+    kinked = compile_extension(job.net, job.extension.program, fault="gate_on_kinks")
+    assert all(r.status == FAILED for r in proofs.prove_for_extension(kinked, names))
+    # gate 0 alone gets a = 1, b = -1/2: the gates differ, each pair is proved, g_0 fails
+    mixed = compile_extension(job.net, job.extension.program, fault="gate_margin")
+    assert all(r.status == FAILED for r in proofs.prove_for_extension(mixed, names))
 
 
 @pytest.mark.parametrize(

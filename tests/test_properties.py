@@ -159,3 +159,15 @@ def test_a_live_unit_on_a_kink_is_unknown_a_dead_one_is_not():
     dead = kinks.check_kinks(fake, {"p": np.array(F(0), dtype=object),
                                     "q": np.array(F(0), dtype=object)}, x, 0)
     assert dead.status == "verified"  # multiplied by an exact zero: no convention used
+
+
+def test_certificate_is_json_with_the_new_fields(worked):
+    import json
+
+    with inject("fixed_gate_coefficient"):
+        rep = _check(prepare("worked", "linear-nobias", "tiny"))
+    cert = json.loads(json.dumps(certificate(rep)))
+    assert cert["status"] == "refuted" and cert["first_failure"] == "T5"
+    t5 = next(p for p in cert["properties"] if p["name"] == "T5")
+    assert t5["status"] == "refuted" and "fixed factor 4" in t5["detail"]
+    assert set(cert["oracle"]) == {"engines", "status", "detail", "mode"}

@@ -201,7 +201,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .. import api
-
     from ..files import check_writable, check_writable_folder
 
     if args.json:

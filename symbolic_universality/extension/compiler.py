@@ -49,11 +49,15 @@ CLOCK_E = Fraction(1)
 FLAT_MARGIN = Fraction(1)
 FLAG_RADIUS = Fraction(1, 8)
 
-#: the compiler-stage faults of ``verify.faults`` that ``compile_extension(fault=...)`` accepts
-FAULTS = ("register_nonzero", "gate_margin", "unsaturated_gate", "ungated_coefficient",
-          "gate_on_kinks", "gate_never_closes", "head_one_step_early", "w_nonzero",
-          "head_constant_half", "read_scale_double", "clock_e_two", "fixed_gate_coefficient",
-          "program_constant_fixed", "final_gate_open_early")
+#: the classic negative controls (each breaks the GD trajectory itself; ``symuni prove
+#: --fault`` offers these)
+FAULTS = ("register_nonzero", "gate_margin", "unsaturated_gate", "ungated_coefficient")
+#: every compiler-stage fault of ``verify.faults`` that ``compile_extension(fault=...)``
+#: accepts; the others are caught by T4, T5 or the kink margin, not by the trajectory
+ALL_FAULTS = FAULTS + (
+    "gate_on_kinks", "gate_never_closes", "head_one_step_early", "w_nonzero",
+    "head_constant_half", "read_scale_double", "clock_e_two", "fixed_gate_coefficient",
+    "program_constant_fixed", "final_gate_open_early")
 
 
 def head_constant(eta: object) -> object:
@@ -91,20 +95,34 @@ def extension_constants(ext: Extension) -> dict[str, object]:
             return None
         if len(vals) > 1:
             raise CompileError(f"the extension's {what} differ ({sorted(vals)}); the lemmas "
-                               "assume one value")
+                               "assume one value (use gate_pairs for the gates)")
         return vals.pop()
 
-    gates = [n for n in ext.shapes if n.startswith("gate.g")]
     heads_c = [f"head.{h.name}.c" for h in ext.heads]
+    pairs = gate_pairs(ext)
+    if len(pairs) > 1:
+        raise CompileError(f"the extension's step gates differ ({pairs}); the lemmas assume "
+                           "one value (use gate_pairs)")
+    a, b = pairs[0] if pairs else (None, None)
     return {
-        "a": one([n for n in gates if n.endswith(".a")], "gate coefficients a"),
-        "b": one([n for n in gates if n.endswith(".b")], "gate coefficients b"),
+        "a": a,
+        "b": b,
         "a_f": one(["gate.G.a"], "final gate a"), "b_f": one(["gate.G.b"], "final gate b"),
         "eta": ext.eta,
         "c": one(heads_c, "head constants c"),
         "s": one([f"head.{h.name}.s" for h in ext.heads], "read scales s"),
         "e": one([f"head.{h.name}.e" for h in ext.heads], "clock e"),
     }
+
+
+def gate_pairs(ext: Extension) -> list[tuple[Fraction, Fraction]]:
+    """The distinct ``(a, b)`` of the step gates ``g_k`` of a built extension, in gate order."""
+    out: list[tuple[Fraction, Fraction]] = []
+    for k in range(ext.K):
+        pair = (ext.theta0[f"gate.g{k}.a"].item(), ext.theta0[f"gate.g{k}.b"].item())
+        if pair not in out:
+            out.append(pair)
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -156,7 +174,8 @@ def coefficient(new_param: Any, name: str, shape: tuple[int, ...], value: Any,
     return new_param(name, shape, value, "coefficient")
 
 
-def make_trainable(outputs: list[Node], new_param: Any) -> dict[int, Node]:
+def make_trainable(outputs: list[Node], new_param: Any,
+                   keep: frozenset[int] = frozenset()) -> dict[int, Node]:
     """Replacements that turn every fixed number left in ``F`` into a trainable parameter (T5).
 
     A constant (``const``, e.g. from a derivative rule) becomes ``coef.struct<i>``; a fixed
@@ -165,21 +184,27 @@ def make_trainable(outputs: list[Node], new_param: Any) -> dict[int, Node]:
     Returns the mapping for :func:`graph.core.rebuild`.
     """
     extra: dict[int, Node] = {}
-    for i, cnode in enumerate(g.leaves(outputs, "const")):
+    consts = [c for c in g.leaves(outputs, "const") if c.id not in keep]
+    for i, cnode in enumerate(consts):
         extra[cnode.id] = new_param(f"coef.struct{i}", cnode.shape, cnode.attrs["value"],
                                     "coefficient")
     return extra
 
 
-def trainable_factors(outputs: list[Node], new_param: Any) -> list[Node]:
-    """Rebuild ``outputs`` with every ``scale`` node replaced by a product with a parameter."""
-    scales = [n for n in g.topological(outputs) if n.op == "scale"]
+def trainable_factors(outputs: list[Node], new_param: Any,
+                      keep: frozenset[int] = frozenset()) -> list[Node]:
+    """Rebuild ``outputs`` with every ``scale`` node replaced by a product with a parameter.
+
+    Nodes in ``keep`` (the base network's own graph ``f(x; w)``) are left as they are: the
+    theorem extends the given network, whose own fixed numbers are part of ``f``.
+    """
+    scales = [n for n in g.topological(outputs) if n.op == "scale" and n.id not in keep]
     if not scales:
         return outputs
     new: dict[int, Node] = {}
     count = 0
     for node in g.topological(outputs):
-        if not node.inputs:
+        if not node.inputs or node.id in keep:
             new[node.id] = node
             continue
         ins = [new[i.id] for i in node.inputs]
@@ -230,6 +255,9 @@ class Extension:
     x: Node
     y: Node
     fault: str | None = None
+    #: the node ``f(x; w)`` of the base network inside ``F_main``: its own fixed numbers
+    #: (e.g. an average pool's ``1/k``) belong to the given network, not to the extension
+    base_output: Node | None = None
     _grads: dict[str, Node | None] | None = field(default=None, repr=False)
 
     @property
@@ -293,13 +321,13 @@ def compile_extension(net: MLP, program: Program, *, fault: str | None = None,
                       eta: Fraction = ETA) -> Extension:
     """Build the extension of ``net`` that runs ``program`` by plain GD (construction.md sec. 3).
 
-    ``fault`` (one of ``FAULTS``) builds it under a seeded fault of ``verify.faults``
+    ``fault`` (one of ``ALL_FAULTS``) builds it under a seeded fault of ``verify.faults``
     (a negative control), e.g. ``gate_margin`` (gate 0 gets ``a = 1, b = -1/2``) or
     ``gate_on_kinks`` (every gate ``a = 1, b = 0``: arguments exactly on the kinks of sat).
     """
     if fault is not None:
-        if fault not in FAULTS:
-            raise CompileError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
+        if fault not in ALL_FAULTS:
+            raise CompileError(f"unknown fault {fault!r}; choose one of {', '.join(ALL_FAULTS)}")
         from ..verify.faults import inject
 
         with inject(fault):
@@ -379,7 +407,9 @@ def _compile(net: MLP, program: Program, eta: Fraction) -> Extension:
 
     heads: list[Head] = []
     x_node, y_node = program.x, program.y
-    main_terms: list[Node] = [g.mul(G, net.forward(w, x_node))]
+    base_output = net.forward(w, x_node)
+    base_nodes = frozenset(n.id for n in g.topological([base_output]))
+    main_terms: list[Node] = [g.mul(G, base_output)]
     aux: list[Node] = []
     for ins in program.instructions:
         k = head_step(ins)
@@ -414,8 +444,8 @@ def _compile(net: MLP, program: Program, eta: Fraction) -> Extension:
     f_main = g.add_all(main_terms)
     # any number left in F (a constant, a fixed factor) becomes a trainable parameter (T5)
     outs = [f_main, *aux, *(h.node for h in heads)]
-    outs = trainable_factors(outs, new_param)
-    extra = make_trainable(outs, new_param)
+    outs = trainable_factors(outs, new_param, base_nodes)
+    extra = make_trainable(outs, new_param, base_nodes)
     if extra:
         outs = g.rebuild(outs, extra)
     f_main, aux = outs[0], outs[1:1 + len(aux)]
@@ -431,4 +461,5 @@ def _compile(net: MLP, program: Program, eta: Fraction) -> Extension:
     if any(n.id in label_dependent for n in (f_main, *aux)):
         raise CompileError("the extension's output depends on the label; cannot compile")
     return Extension(net, program, eta, K, shapes, blocks, theta0, f_main, list(aux), loss,
-                     heads, nodes, register_param, x_node, y_node, None)
+                     heads, nodes, register_param, x_node, y_node, None,
+                     base_output=base_output)

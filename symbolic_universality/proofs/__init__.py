@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
+
 from ._result import UNKNOWN, LemmaResult, format_result, print_result
 
 __all__ = ["LEMMAS", "Lemma", "LemmaResult", "get", "hypotheses_for", "prove_all",
@@ -118,24 +120,52 @@ _TAKES: dict[str, tuple[str, ...]] = {
 }
 
 
-def hypotheses_for(ext: Any) -> dict[str, dict[str, Any]]:
+def hypotheses_for(ext: Any, gate: tuple[Any, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Per lemma, the keyword arguments that make it a statement about the *built* extension
     ``ext``: its gate coefficients, head constants and ``eta`` read from its ``theta_0``
     (``extension.compiler.extension_constants``). Without it the lemmas take the compiler's
-    module constants (and a symbolic ``eta``)."""
-    from ..extension.compiler import extension_constants
+    module constants (and a symbolic ``eta``). ``gate``: the ``(a, b)`` of one step gate,
+    for an extension whose gates differ (``compiler.gate_pairs``)."""
+    from ..extension.compiler import extension_constants, gate_pairs
 
+    if gate is None and len(gate_pairs(ext)) > 1:
+        gate = gate_pairs(ext)[0]
+    if gate is not None:
+        import copy
+
+        one = copy.copy(ext)
+        one.theta0 = dict(ext.theta0)
+        for k in range(ext.K):
+            one.theta0[f"gate.g{k}.a"] = np.asarray(gate[0], dtype=object)
+            one.theta0[f"gate.g{k}.b"] = np.asarray(gate[1], dtype=object)
+        ext = one
     consts = extension_constants(ext)
     return {name: {k: consts[k] for k in keys if consts.get(k) is not None}
             for name, keys in _TAKES.items()}
 
 
 def prove_for_extension(ext: Any, names: Iterable[str] | None = None) -> list[LemmaResult]:
-    """Prove the lemmas (all, or ``names``) with the constants of the extension ``ext``."""
-    hyps = hypotheses_for(ext)
+    """Prove the lemmas (all, or ``names``) with the constants of the extension ``ext``.
+
+    If the step gates do not share one ``(a, b)``, each lemma that takes them is proved for
+    every distinct pair, and the first result that is not PROVED is reported (else the last).
+    """
+    from ..extension.compiler import gate_pairs
+
+    pairs = gate_pairs(ext) or [None]
     wanted = None if names is None else {get(n).name for n in names}
-    return [_safe_prove(m, **hyps.get(m.name, {})) for m in LEMMAS
-            if wanted is None or m.name in wanted]
+    out = []
+    for m in LEMMAS:
+        if wanted is not None and m.name not in wanted:
+            continue
+        takes_gate = "a" in _TAKES.get(m.name, ())
+        res = None
+        for pair in pairs if takes_gate else pairs[:1]:
+            res = _safe_prove(m, **hypotheses_for(ext, pair).get(m.name, {}))
+            if not res.proved:
+                break
+        out.append(res)
+    return out
 
 
 def prove_all(names: Iterable[str] | None = None) -> list[LemmaResult]:

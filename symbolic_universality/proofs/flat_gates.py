@@ -16,13 +16,13 @@ pairs ``(z_j, z_{j+1})`` a thermometer can show (case split).
 from __future__ import annotations
 
 import time
-from fractions import Fraction
 
 import sympy as sp
 import z3
 
 from ._result import Check, LemmaResult, make_result, run_as_script
 from ._tools import (
+    compiler_constants,
     gate_defaults,
     gate_margin_check,
     identity,
@@ -52,15 +52,16 @@ def prove(
     b: object | None = None,
     a_f: object | None = None,
     b_f: object | None = None,
-    radius: object = Fraction(1, 8),
+    radius: object | None = None,
 ) -> LemmaResult:
     """Prove the flat-gates lemma for gate coefficients ``a, b`` and ``a_f, b_f``.
 
-    ``radius`` is the flag perturbation (default 1/8). Weakened hypotheses (e.g.
-    ``a=1, b=-1/2``: margin below 1) must give FAILED.
+    ``radius`` is the flag perturbation (default the compiler's ``FLAG_RADIUS``, 1/8).
+    Weakened hypotheses (e.g. ``a=1, b=-1/2``: margin below 1) must give FAILED.
     """
     t0 = time.perf_counter()
     a, b, a_f, b_f = gate_defaults(a, b, a_f, b_f)  # the compiler's constants
+    radius = compiler_constants()["radius"] if radius is None else radius
     checks: list[Check] = []
     A, B, AF, BF, rad = (z3_rat(v) for v in (a, b, a_f, b_f, radius))
     j, k, K = z3.Ints("j k K")

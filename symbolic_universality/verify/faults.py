@@ -7,7 +7,7 @@ compiler's construction rules (``extension.compiler``: ``gate_constants``, ``gat
 (``graph.evaluate.Evaluator``), the tracer and scheduler (``program.tracer``), the checker
 (``verify.steps``, ``verify.properties``, ``verify.kinks``, ``verify.oracle``) and the provers
 (``proofs``). No fault code lives inside the stages. ``compile_extension(fault=name)``
-builds an extension under a compiler-stage fault (``extension.compiler.FAULTS``).
+builds an extension under a compiler-stage fault (``extension.compiler.ALL_FAULTS``).
 
 Each entry has a *detector*: the run that must catch it. For a construction, AD, evaluator or
 tracer fault it is ``check_exact`` on a small instance, and the fault is caught by the check
@@ -18,7 +18,8 @@ refutation by a named check is pinned), and it is caught when that control no lo
 out as pinned. Entries marked ``equivalent`` are equivalent mutants: no input the toolkit
 produces can tell them apart from the correct code (documented, and tested to stay silent).
 
-Public: :data:`CATALOGUE`, :func:`inject`, :func:`run_fault`, :func:`describe_catalogue`.
+Public: :data:`CATALOGUE`, :func:`inject`, :func:`run_fault`, :func:`run_catalogue`,
+:func:`describe_catalogue`, :data:`CONTROLS` / :func:`run_control` (the negative controls).
 """
 
 from __future__ import annotations
@@ -222,7 +223,7 @@ def _p_fixed_gate_coefficient() -> Any:
     def arg(a: Any, b: Any, z: list[Any], k: int) -> Any:
         return g.add(g.scale(g.sub(z[k], z[k + 1]), 4), b)  # a = 4 fixed by hand
 
-    return _patches((c, "gate_argument", arg), (c, "trainable_factors", lambda outs, _np: outs))
+    return _patches((c, "gate_argument", arg), (c, "trainable_factors", lambda outs, _np, *_: outs))
 
 
 def _p_program_constant_fixed() -> Any:
@@ -231,7 +232,7 @@ def _p_program_constant_fixed() -> Any:
     def coefficient(new_param: Any, name: str, shape: Any, value: Any, const_node: Any) -> Any:
         return const_node
 
-    return _patches((c, "coefficient", coefficient), (c, "make_trainable", lambda o, n: {}))
+    return _patches((c, "coefficient", coefficient), (c, "make_trainable", lambda o, n, *_: {}))
 
 
 # --------------------------------------------------------------- pipeline (T6) faults
@@ -647,8 +648,9 @@ CATALOGUE: list[Fault] = [
        "(n mod 2)", "T6", _p_build(_build_theta0_from_data), _detect_t6),
     # AD
     _c("ad_dropped_product_term", "ad", "the inner product's rule drops the adjoint of its "
-       "second operand when both are parameters: d<S, Phi(u)>/du is lost; invisible at theta_hat_k (there S = 0 or "
-       "the gate is 0), seen by the oracle at a perturbed neighbour", "oracle",
+       "second operand when both are parameters: d<S, Phi(u)>/du is lost; invisible at "
+       "theta_hat_k (there S = 0 or the gate is 0), seen by the oracle at a perturbed "
+       "neighbour", "oracle",
        _p_ad_dropped_product_term, lambda: _verify_worked(oracle="torch")),
     _c("ad_wrong_transpose", "ad", "matrix-product rule uses B where B^T belongs (square "
        "B): d<w, R2 R1>/dR2 is wrong, multiplied by w = 0 at theta_hat", "oracle",
@@ -742,6 +744,11 @@ def run_fault(name: str) -> FaultResult:
         return FaultResult(name, caught or "equivalent", fault.expected, caught == "",
                            "equivalent mutant: no check may fire")
     return FaultResult(name, caught or "(not caught)", fault.expected, caught == fault.expected)
+
+
+def run_catalogue(names: list[str] | None = None) -> list[FaultResult]:
+    """Run every fault (or ``names``) in catalogue order."""
+    return [run_fault(f.name) for f in CATALOGUE if names is None or f.name in names]
 
 
 def describe_catalogue() -> list[dict[str, Any]]:

@@ -364,10 +364,18 @@ class Interpreter:
         if va and vb:
             return (a * b).sum(-1)
         if vb:  # (m, k, l) @ (m, l)
+            if a.shape[0] == 1:  # one matrix for every sample: (m, l) @ (l, k)
+                return b @ Interpreter._t(a[0])
             return (a @ b[..., None])[..., 0]
         if va:  # (m, k) @ (m, k, l)
+            if b.shape[0] == 1:
+                return a @ b[0]
             return (a[..., None, :] @ b)[..., 0, :]
         return a @ b
+
+    @staticmethod
+    def _t(m: Any) -> Any:
+        return m.T if isinstance(m, np.ndarray) else m.transpose(0, 1)
 
 
 def _loss(interp: Interpreter, ext: Any, y: Any) -> Any:
@@ -384,9 +392,13 @@ def _loss(interp: Interpreter, ext: Any, y: Any) -> Any:
 # ----------------------------------------------------------------------------- gradients
 
 
-def torch_gradient(ext: Any, theta: Mapping[str, Any], x: np.ndarray, y: np.ndarray
-                   ) -> dict[str, np.ndarray]:
-    """``dL/dtheta`` at ``theta`` in float64 by ``torch.func.grad`` over the interpreter."""
+def torch_gradient(ext: Any, theta: Mapping[str, Any], x: np.ndarray, y: np.ndarray,
+                   exact_branches: bool = True) -> dict[str, np.ndarray]:
+    """``dL/dtheta`` at ``theta`` in float64 by ``torch.func.grad`` over the interpreter.
+
+    ``exact_branches``: decide the branches of the piecewise units on the exact arguments
+    (at ``theta_hat_k``, where ties such as ``relu(0)`` are structural and float rounding
+    could flip them); off at a random perturbed state, where no argument sits on a kink."""
     import torch
     from torch.func import grad
 
@@ -394,28 +406,50 @@ def torch_gradient(ext: Any, theta: Mapping[str, Any], x: np.ndarray, y: np.ndar
     names = list(ext.shapes)
     xt, yt = xp.leaf(_floats(x)), xp.leaf(_floats(y))
     n = int(x.shape[0])
-    exact_args = _exact_arguments(ext, theta, x, y)
+    with torch.no_grad():
+        start = {k: xp.leaf(_floats(theta[k])).reshape(ext.shapes[k]) for k in names}
+    exact_args: dict[int, Any] = {}
+    if exact_branches:
+        # only units whose float argument is within rounding of a kink need the exact one
+        units = [nd for nd in topological([ext.f_main, *ext.aux]) if nd.op in _PIECEWISE]
+        with torch.no_grad():
+            args = Interpreter(xp, start, xt, yt, n).run([u.inputs[0] for u in units])
+        near = []
+        for u, a in zip(units, args, strict=True):
+            scale = 1.0 + float(a.abs().max()) if a.numel() else 1.0
+            if any(bool(((a - kink).abs() <= 1e-9 * scale).any()) for kink in _KINKS[u.op]):
+                near.append(u)
+        exact_args = _exact_arguments(ext, theta, x, y, near) if near else {}
 
     def loss(params: dict[str, Any]) -> Any:
         return _loss(Interpreter(xp, params, xt, yt, n, exact_args), ext, yt)
 
-    with torch.no_grad():
-        start = {k: xp.leaf(_floats(theta[k])).reshape(ext.shapes[k]) for k in names}
-    g = grad(loss)(start)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small graphs: threads only add contention (50x on 2 cores)
+    try:
+        g = grad(loss)(start)
+    finally:
+        torch.set_num_threads(threads)
     return {k: g[k].detach().numpy().reshape(ext.shapes[k]) for k in names}
 
 
 _PIECEWISE = ("relu", "step", "sat", "dsat", "recip")
 
 
-def _exact_arguments(ext: Any, theta: Mapping[str, Any], x: np.ndarray, y: np.ndarray
-                     ) -> dict[int, Any]:
-    """The exact arguments of every piecewise unit of F (by :class:`_Exact`), by node id."""
+_KINKS = {"relu": (0.0,), "step": (0.0,), "sat": (0.0, 1.0), "dsat": (0.0, 1.0),
+          "recip": (0.0,)}
+
+
+def _exact_arguments(ext: Any, theta: Mapping[str, Any], x: np.ndarray, y: np.ndarray,
+                     units: list[Node] | None = None) -> dict[int, Any]:
+    """The exact arguments of the piecewise units ``units`` (default: every one of F), by
+    :class:`_Exact`, by node id."""
     xp = _Exact()
     params = {k: np.asarray(v, dtype=object).reshape(ext.shapes[k]) for k, v in theta.items()}
     interp = Interpreter(xp, params, np.asarray(x, dtype=object), np.asarray(y, dtype=object),
                          int(x.shape[0]))
-    units = [nd for nd in topological([ext.f_main, *ext.aux]) if nd.op in _PIECEWISE]
+    if units is None:
+        units = [nd for nd in topological([ext.f_main, *ext.aux]) if nd.op in _PIECEWISE]
     if not units:
         return {}
     values = interp.run([u.inputs[0] for u in units])

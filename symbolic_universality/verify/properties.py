@@ -89,8 +89,14 @@ def check_trainable(ext: Any) -> Property:
     no ``scale`` node (a fixed factor), no unbound register."""
     outs = [ext.f_main, *ext.aux]
     nodes = g.topological(outs)
+    base = getattr(ext, "base_output", None)
+    # the given network's own fixed numbers (an average pool's 1/k) are part of f, not of
+    # the extension; everything else in F must be a parameter
+    exempt = {n.id for n in g.topological([base])} if base is not None else set()
     bad: list[str] = []
     for n in nodes:
+        if n.id in exempt:
+            continue
         if n.op == "const":
             bad.append(f"a fixed constant {_value(n.attrs['value'])} (node #{n.id})")
         elif n.op == "scale":
