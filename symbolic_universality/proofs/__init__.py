@@ -178,15 +178,18 @@ def run_all(verbose: bool = True, names: Iterable[str] | None = None) -> int:
     """Prove and print every lemma (or ``names``); 0 only if every one is PROVED."""
     t0 = time.perf_counter()
     wanted = None if names is None else [get(n).name for n in names]
+    from ..progress import bar
+
     results = []
-    for lemma in LEMMAS:
-        if wanted is not None and lemma.name not in wanted:
-            continue
-        res = _safe_prove(lemma)
-        results.append(res)
-        if verbose:
-            print_result(res)
-            print(flush=True)
+    todo = [m for m in LEMMAS if wanted is None or m.name in wanted]
+    with bar(len(todo), "lemmas", "lemma") as advance:
+        for lemma in todo:
+            res = _safe_prove(lemma)
+            results.append(res)
+            advance(1, f"{lemma.name}: {res.status}")
+            if verbose:
+                print_result(res)
+                print(flush=True)
     width = max((len(r.name) for r in results), default=5)
     print("summary:")
     for r in results:

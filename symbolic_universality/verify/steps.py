@@ -35,6 +35,7 @@ the lemmas to compute a gradient; they only predict.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -48,6 +49,7 @@ from ..backends.scalars import EXACT, NUMERIC, Backend
 from ..extension.compiler import Extension
 from ..graph.evaluate import evaluate
 from ..program.interpreter import run_program
+from ..progress import bar
 from ..zoo import references as ref
 from . import kinks as kink_check
 from . import oracle as oracle_mod
@@ -295,6 +297,8 @@ def check_exact(
     kink_status: list[str] = []
     moved_status: list[str] = []
     stopped = False
+    bars = contextlib.ExitStack()  # a progress bar on a terminal only (progress.py)
+    advance = bars.enter_context(bar(ext.K + 1, f"exact GD on {program.name}", "step"))
     for k in range(ext.K + 1):
         t0 = time.perf_counter()
         new = gd_step(ext, theta, x, y, run_eta, gd_backend, prune=prune, chunk=chunk)
@@ -356,6 +360,7 @@ def check_exact(
         elif not engines:
             step.oracle = "skipped"
         step.seconds = round(time.perf_counter() - t0, 4)
+        advance(1, step.status)
         if stopped:
             break
         if k == ext.K:
@@ -363,6 +368,7 @@ def check_exact(
         theta = new
         if k == ext.K - 1:
             _check_final(report, ext, theta, a_of_d, x, held_out)
+    bars.close()
     report.final_weights = [str(v) for v in a_of_d]
 
     # T1 .. T3
