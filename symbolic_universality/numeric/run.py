@@ -167,17 +167,21 @@ def _run_gd(ext: Extension, x: np.ndarray, y: np.ndarray, steps: int,
     x, y = as_float_data(x, y)
     state = initial_state(ext) if theta is None else float_state(theta)
     traj = Trajectory([state])
-    for k in range(steps):
-        if callback is not None:
-            callback(k, state)
-        t0 = time.perf_counter()
-        state = gd_step(ext, state, x, y, chunk=chunk, prune=prune, threads=threads,
-                        compiled=compiled)
-        traj.seconds.append(time.perf_counter() - t0)
-        if keep:
-            traj.states.append(state)
-        else:
-            traj.states = [state]
+    from ..progress import bar
+
+    with bar(steps, f"float64 GD on {ext.program.name}", "step") as advance:
+        for k in range(steps):
+            if callback is not None:
+                callback(k, state)
+            t0 = time.perf_counter()
+            state = gd_step(ext, state, x, y, chunk=chunk, prune=prune, threads=threads,
+                            compiled=compiled)
+            traj.seconds.append(time.perf_counter() - t0)
+            advance(1)
+            if keep:
+                traj.states.append(state)
+            else:
+                traj.states = [state]
     if callback is not None:
         callback(steps, state)
     return traj
