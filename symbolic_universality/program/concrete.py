@@ -683,7 +683,8 @@ def _net_args(net: MLP, w: Concrete, x: Concrete) -> None:
     if x.shape != (net.d,):
         raise TraceError(f"matmul: inner dimensions differ (network input {net.d}, x of "
                          f"shape {x.shape})")
-    if _run().exact and net.activation in ("tanh", "sigmoid") and len(getattr(net, "sizes", ())) > 2:
+    deep = len(getattr(net, "sizes", ())) > 2
+    if _run().exact and net.activation in ("tanh", "sigmoid") and deep:
         raise ConcreteError(FLOAT_ONLY.format(op=net.activation))
 
 
