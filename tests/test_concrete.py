@@ -268,3 +268,22 @@ def test_momentum_gd_verifies_against_its_own_execution(iris):
     ext = compile_extension(net, trace(momentum_gd, iris.d, iris.c, net=net))
     report = check_exact(ext, iris.x, iris.y, reference_w=a_of_d)
     assert report.status == "verified" and report.reference_equal is True
+
+
+def test_float_only_networks_from_the_cli():
+    """The README advertises tanh/sigmoid base networks for numeric runs; the exact path
+    refuses them with a sentence (exit 2)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    base = [sys.executable, "-m", "symbolic_universality"]
+    spec = ["-a", "gd", "-d", "iris", "--samples", "30", "-n"]
+    run = subprocess.run(base + ["run", *spec, "mlp:4-3-3:tanh"], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert run.returncode == 0 and "VERIFIED" in run.stdout, run.stdout + run.stderr
+    exact = subprocess.run(base + ["verify", *spec, "mlp:4-3-3:sigmoid"], capture_output=True,
+                           text=True, env=env, timeout=300)
+    assert exact.returncode == 2 and "float-only" in exact.stderr
+    assert "Traceback" not in exact.stderr
