@@ -137,6 +137,11 @@ REGRESSIONS = [
     # a division by 0 in an entry that indexing then drops: an error on both sides
     (("prog", [("mean", ("add", ("idx", ("div", ("const", (2,), (K, K)), ("y",)), 0),
                          ("x",)))], [0]), *ALL_CLASS_0),
+    # the gradient of a loss that does not use v, at a point that divides by 0: zero (the
+    # traced gradient never evaluates the point)
+    (("prog", [("mean", ("add", ("const", (3,), (K, K, K)),
+                         ("grad", ("div", ("const", (3,), (K, K, K)), ("x",)),
+                          ("const", (), (K,)))))], [0]), *_data([[0, 1, 1], [2, 2, 2]], [0, 1])),
     # a read dividing by 0 that the result does not use: no error on either side
     (("prog", [("add", ("const", (), (K,)), ("const", (), (K,))),
                ("mean", ("div", ("const", (), (K,)), ("add", ("idx", ("x",), 0),
