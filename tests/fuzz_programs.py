@@ -55,6 +55,13 @@ def build(r: tuple, env: dict[str, Any]) -> Any:
     b = lambda i: build(r[i], env)  # noqa: E731
     if op == "x":
         return env["x"]
+    if op == "v":
+        return env["v"]
+    if op == "grad":  # the per-sample gradient of a scalar loss of v (lang.grad)
+        body = r[2]
+        return lang.grad(lambda v: build(body, {**env, "v": v}), b(1))
+    if op == "keep":
+        return env["data"].keep(b(1))
     if op == "y":
         return env["y"]
     if op == "reg":
@@ -184,9 +191,17 @@ def _vals(draw: Any, shape: tuple[int, ...], pool: list[F] = SMALL) -> tuple[F, 
 
 
 def gen(draw: Any, shape: tuple[int, ...], regs: list[tuple[int, ...]], in_mean: bool,
-        depth: int) -> tuple:
-    """A recipe of the given shape (registers ``regs`` defined so far)."""
+        depth: int, in_grad: bool = False) -> tuple:
+    """A recipe of the given shape (registers ``regs`` defined so far).
+
+    ``in_grad``: the body of a ``lang.grad`` loss, where ``v`` (shape (3,)) is the variable
+    (no divisions there: the concrete run evaluates a gradient at once, see concrete.grad).
+    """
     leaves: list[tuple] = []
+    if in_grad:
+        leaves += {(3,): [("v",)] * 3, (): [("idx", ("v",), 1)], (2,): [("slice", ("v",),
+                                                                         (0, 2, None))],
+                   (2, 3): [("outer", ("y",), ("v",))]}[shape]
     if in_mean:  # the sample, in every shape
         leaves += {(3,): [("x",)], (2,): [("y",)], (): [("idx", ("x",), 0), ("idx", ("y",), 1)],
                    (2, 3): [("outer", ("y",), ("x",))]}[shape]
@@ -195,7 +210,7 @@ def gen(draw: Any, shape: tuple[int, ...], regs: list[tuple[int, ...]], in_mean:
         if leaves and draw(st.integers(0, 2)) > 0:
             return draw(st.sampled_from(leaves))
         return ("const", shape, _vals(draw, shape))
-    sub = lambda s: gen(draw, s, regs, in_mean, depth - 1)  # noqa: E731
+    sub = lambda s: gen(draw, s, regs, in_mean, depth - 1, in_grad)  # noqa: E731
     small = lambda: draw(st.sampled_from([shape, ()]))  # noqa: E731
     ops = ["add", "sub", "mul", "k", "neg", "relu", "step", "abs", "sign", "max0", "min", "cmp",
            "where", "npwhere", "gdiv", "cdiv", "div", "and", "not", "square", "sat"]
@@ -209,6 +224,10 @@ def gen(draw: Any, shape: tuple[int, ...], regs: list[tuple[int, ...]], in_mean:
         ops += ["outer", "outer", "sub2d"]
     if not in_mean:
         ops += ["mean"] * 4
+    if in_mean and not in_grad and shape == (3,):
+        ops += ["grad"] * 5
+    if in_grad:
+        ops = [o for o in ops if o not in ("gdiv", "cdiv", "div")]
     op = draw(st.sampled_from(ops))
     if op in ("add", "sub", "mul"):
         if draw(st.booleans()):
@@ -273,6 +292,8 @@ def gen(draw: Any, shape: tuple[int, ...], regs: list[tuple[int, ...]], in_mean:
                 draw(st.sampled_from([(0, 3, None), (None, None, -1), (-3, 5, None)])))
     if op == "mean":
         return ("mean", gen(draw, shape, regs, True, depth - 1))
+    if op == "grad":
+        return ("grad", sub((3,)), gen(draw, (), regs, True, depth - 1, in_grad=True))
     raise AssertionError(op)
 
 
@@ -283,8 +304,11 @@ def programs(draw: Any, max_regs: int = 3, depth: int = 3) -> tuple:
     regs: list[tuple] = []
     for _ in range(draw(st.integers(1, max_regs))):
         shape = draw(st.sampled_from(SHAPES))
-        if draw(st.integers(0, 3)) > 0:
+        kind = draw(st.integers(0, 7))
+        if kind > 1:
             r = ("mean", gen(draw, shape, shapes, True, depth))
+        elif kind == 1:
+            r = ("keep", gen(draw, shape, shapes, False, depth))
         else:
             r = gen(draw, shape, shapes, False, depth)
         regs.append(r)

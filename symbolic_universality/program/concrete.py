@@ -102,6 +102,8 @@ class _Run:
     names: set[str] = field(default_factory=set)
     in_mean: int = 0
     in_grad: int = 0
+    #: ids of the graph constants made from undefined values (lang.grad's AD on constants)
+    undefined_consts: set[int] = field(default_factory=set)
 
 
 _RUN: contextvars.ContextVar[_Run | None] = contextvars.ContextVar("symuni_concrete_run",
@@ -174,15 +176,21 @@ class Concrete:
         return bool(self.mixed) or bool(self.bad.any())
 
     def as_constant_node(self) -> g.Node:
-        """This value as an exact graph constant (for ``lang.grad``'s AD on constants)."""
+        """This value as an exact graph constant (for ``lang.grad``'s AD on constants).
+
+        An undefined value is recorded: the gradient is undefined if it uses the constant.
+        """
+        run = _run()
+        if run.exact:
+            node = g.const(self.val)
+        else:
+            out = np.empty(self.val.shape, dtype=object)
+            for idx, v in np.ndenumerate(self.val):
+                out[idx] = Fraction(float(v))  # the float's exact binary value
+            node = g.const(out)
         if self.undefined:
-            raise ConcreteError(DIVIDED_BY_ZERO)
-        if _run().exact:
-            return g.const(self.val)
-        out = np.empty(self.val.shape, dtype=object)
-        for idx, v in np.ndenumerate(self.val):
-            out[idx] = Fraction(float(v))  # the float's exact binary value
-        return g.const(out)
+            run.undefined_consts.add(node.id)
+        return node
 
     # -- arithmetic
     def _bin(self, op: str, o: Any, reflected: bool = False) -> Any:
@@ -745,12 +753,18 @@ def grad(fn: Callable[[Any], Any], w: Any) -> Concrete:
     if any(n.batched for n in g.topological([node])):
         raise TraceError("lang.grad's loss used the data directly; pass the sample through "
                          "the enclosing data.mean")
+    backend = EXACT if run.exact else NUMERIC
+    # undefined if the gradient uses an undefined value or divides by 0 (as the traced
+    # gradient graph would, evaluated strictly where the result is used)
+    mixed = MIXED if any(n.id in run.undefined_consts for n in g.topological([node])) else 0
     try:
-        (val,) = evaluate([node], EXACT if run.exact else NUMERIC, {}, strict=True)
+        (val,) = evaluate([node], backend, {}, strict=True)
     except BackendError as exc:
-        msg = DIVIDED_BY_ZERO if "divided by exactly 0" in str(exc) else str(exc)
-        raise ConcreteError(msg) from exc
-    return Concrete(val, None, True if run.in_mean else w.sample)
+        if "divided by exactly 0" not in str(exc):
+            raise ConcreteError(str(exc)) from exc
+        (val,) = evaluate([node], backend, {}, strict=False)
+        mixed = MIXED
+    return Concrete(val, None, True if run.in_mean else w.sample, mixed)
 
 
 # --------------------------------------------------------------------------- data

@@ -24,10 +24,14 @@ def run_program(
 
     values: dict[str, Any] = {}
     for ins in program.instructions:
-        if ins.kind.startswith("read"):
-            # a one-hot expanded read is evaluated at the sample's own label (ir.Instruction)
-            body = ins.source if ins.source is not None else ins.body
-            (val,) = evaluate([bmean(body)], backend, values, x, y, strict=True)
+        if ins.kind.startswith("read") and ins.source is not None:
+            # a one-hot expanded read (ir.Instruction.source): the algorithm evaluates phi at
+            # each sample's own label only, so a division by 0 there is its error; the other
+            # terms of the expansion are multiplied by y_c = 0 (total reciprocal, 1/0 := 0)
+            evaluate([bmean(ins.source)], backend, values, x, y, strict=True)
+            (val,) = evaluate([bmean(ins.body)], backend, values, x, y, strict=False)
+        elif ins.kind.startswith("read"):
+            (val,) = evaluate([bmean(ins.body)], backend, values, x, y, strict=True)
         else:
             (val,) = evaluate([ins.body], backend, values, strict=True)
         values[ins.target.name] = val

@@ -47,8 +47,9 @@ class Instruction:
     label: str = ""
     step: int = -1
     #: for a one-hot expanded read, the body before the expansion, ``phi(u, x, y)``: the
-    #: interpreter evaluates it at the sample's own label (the expansion's other terms are
-    #: multiplied by ``y_c = 0``; a division by 0 there is not the algorithm's)
+    #: interpreter checks the divisions of the algorithm on it, at each sample's own label
+    #: (the expansion's other terms are multiplied by ``y_c = 0``; a division by 0 there is
+    #: not the algorithm's)
     source: Node | None = None
 
     @property
