@@ -35,6 +35,28 @@ zero-ness of the unbatched values they followed from; the next evaluation whose 
 are zero in the same places reuses them instead of walking the graph again (GD on the
 extension visits the same gate patterns run after run). The values computed are the same
 either way.
+
+**Two strategies, one set of values.** A fresh evaluation of unbatched outputs (the
+gradient of a GD step, the common case) is *scheduled* (:meth:`Evaluator._values_scheduled`):
+a few passes over the plan's representatives as flat index lists (zero-ness in
+topological order, the needed reductions, the batched computations they need chunk by
+chunk, then the rest), with no walk per node. An unbatched value that uses no reduction
+and whose leaves are bound to the same entries as in the plan's last evaluation (the
+same number objects; equal copies for float arrays) is that evaluation's value: between
+two GD steps only the parameters the active heads write change. Everything else (batched
+outputs, ``strict=True``, an evaluator asked twice) is evaluated *lazily*, by coroutines
+on an explicit stack (:meth:`Evaluator._run`), with the decision reuse above.
+
+**No recursion.** Neither strategy recurses per node, nor do topological sort, rebuild,
+reverse-mode AD or the distributing builders of ``graph.core``: a program's depth never
+meets Python's recursion limit (``tests/test_deep.py`` runs deep graphs under a small
+one). Every value is kept an array (:func:`as_array`): NumPy hands back a 0-d result
+unwrapped, and a bare z3 term minus an array is a z3 parser error.
+
+**Backends** supply the arithmetic, and may convert at the boundary: bindings, data and
+constants go in through ``bind``/``data``/``asarray``, results come out through
+``export``, matrix products go through ``matmul`` (the FLINT backend of
+``backends.flint`` computes in ``fmpq``/``fmpq_mat`` and hands back Fractions).
 """
 
 from __future__ import annotations
