@@ -44,8 +44,9 @@ chunk, then the rest), with no walk per node. An unbatched value that uses no re
 and whose leaves are bound to the same entries as in the plan's last evaluation (the
 same number objects; equal copies for float arrays) is that evaluation's value: between
 two GD steps only the parameters the active heads write change. Everything else (batched
-outputs, ``strict=True``, an evaluator asked twice) is evaluated *lazily*, by coroutines
-on an explicit stack (:meth:`Evaluator._run`), with the decision reuse above.
+outputs, an evaluator asked twice, an error in a branch the lazy evaluation would not
+take) is evaluated *lazily*, by coroutines on an explicit stack (:meth:`Evaluator._run`),
+with the decision reuse above.
 
 **No recursion.** Neither strategy recurses per node, nor do topological sort, rebuild,
 reverse-mode AD or the distributing builders of ``graph.core``: a program's depth never
@@ -413,15 +414,16 @@ class Evaluator:
     def values(self, outputs: Sequence[Node]) -> list[Any]:
         """Values of ``outputs`` (arrays; a pruned zero is materialised)."""
         p = plan(outputs)
-        if (not self.strict and not self._unbatched and not self._zeros and not self._canon
+        if (not self._unbatched and not self._zeros and not self._canon
                 and not any(o.batched for o in outputs)):
             if p.nested:
                 raise GraphError("nested reductions over samples are not supported")
             try:
                 return self._values_scheduled(p, outputs)
             except (GraphError, BackendError):
-                # e.g. a leaf without a binding that only a pruned branch reads: the lazy
-                # evaluation below decides (and reports) it as it always did
+                # e.g. a leaf without a binding, or a strict reciprocal of 0, that only a
+                # pruned branch reads: the lazy evaluation below decides (and reports) it
+                # as it always did
                 self._reset()
         if not self._canon:
             self._canon, self._after = p.canon, p.after
