@@ -75,6 +75,11 @@ from .core import GraphError, Node
 from .plan import (
     _ANNIHILATE_BINARY,
     _ANNIHILATOR,
+    _CONCAT,
+    _K_CONST,
+    _K_DATA,
+    _K_LATER,
+    _K_PARAM,
     _LEAF,
     _OTHER,
     _PRESERVING,
@@ -303,42 +308,39 @@ class Evaluator:
         vals: list[Any] = [None] * count
         dirty = [True] * count
         raw = self._raw
-        for i in range(count):
-            rule, ins = rules[i], inputs[i]
-            if rule == _LEAF:
-                node = nodes[i]
-                if node.op == "const":
-                    dirty[i] = False
-                elif node.op in ("param", "reg"):
-                    name = node.attrs["name"]
-                    if name in raw:
-                        snap = snaps.get(name)
-                        if snap is None:
-                            snap = snaps[name] = _snapshot(raw[name])
-                        dirty[i] = not _unchanged(last_snaps.get(name), raw[name])
-            elif not batched[i] and not after[i]:
+        for i, kind, rule, ins in f.pass1:
+            if kind == _K_LATER:  # batched or using a reduction: zero-ness only
+                if prune and (
+                    (rule == _ANNIHILATOR and (zero[ins[0]] or zero[ins[1]]))
+                    or (rule == _PRESERVING and zero[ins[0]])
+                    or (rule == _SUM and zero[ins[0]] and zero[ins[1]])
+                    or (rule == _CONCAT and all(zero[j] for j in ins))
+                ):
+                    zero[i] = True
+                    if not batched[i]:
+                        ub[nodes[i].id] = ZERO
+                continue
+            if kind == _K_DATA:
+                continue
+            node = nodes[i]
+            if kind == _K_PARAM:
+                name = node.attrs["name"]
+                if name in raw:
+                    if name not in snaps:
+                        snaps[name] = _snapshot(raw[name])
+                    dirty[i] = not _unchanged(last_snaps.get(name), raw[name])
+            elif kind == _K_CONST:
+                dirty[i] = False
+            else:
                 for j in ins:
                     if dirty[j]:
                         break
                 else:
                     dirty[i] = False
-            if prune and rule != _LEAF and rule != _OTHER:
-                if rule == _ANNIHILATOR:
-                    z = zero[ins[0]] or zero[ins[1]]
-                elif rule == _PRESERVING:
-                    z = zero[ins[0]]
-                elif rule == _SUM:
-                    z = zero[ins[0]] and zero[ins[1]]
-                else:
-                    z = all(zero[j] for j in ins)
-                if z:
+                if prune and rule != _OTHER and _zero_by_rule(rule, ins, zero):
                     zero[i] = True
-                    if not batched[i]:
-                        ub[nodes[i].id] = ZERO
+                    ub[node.id] = ZERO
                     continue
-            if batched[i] or after[i]:
-                continue
-            node = nodes[i]
             v = None if dirty[i] else last_vals[i]
             if v is None:
                 if rule == _LEAF:

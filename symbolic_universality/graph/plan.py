@@ -174,6 +174,9 @@ class Plan:
 
 
 _LEAF, _ANNIHILATOR, _SUM, _PRESERVING, _CONCAT, _OTHER = range(6)  # zero rules (_Flat)
+# kinds of positions for the first scheduled pass: batched leaves (x, y, 1/n), parameter and
+# register leaves, constants, unbatched computations using no reduction, the rest
+_K_DATA, _K_PARAM, _K_CONST, _K_COMPUTE, _K_LATER = range(5)
 
 
 class _Flat:
@@ -185,7 +188,7 @@ class _Flat:
     """
 
     __slots__ = ("nodes", "inputs", "rule", "after", "batched", "reduction", "position",
-                 "after_ops")
+                 "after_ops", "pass1")
 
     def __init__(self, p: Plan) -> None:
         self.nodes = list(p.order)
@@ -213,6 +216,16 @@ class _Flat:
         self.reduction = [n.op in REDUCTIONS for n in self.nodes]
         self.after_ops = [i for i, n in enumerate(self.nodes)
                           if self.after[i] and not self.reduction[i]]
+        kinds = []
+        for i, n in enumerate(self.nodes):
+            if not n.inputs:
+                kinds.append(_K_DATA if n.batched else (_K_CONST if n.op == "const" else _K_PARAM))
+            elif n.batched or self.after[i]:
+                kinds.append(_K_LATER)
+            else:
+                kinds.append(_K_COMPUTE)
+        #: (position, kind, zero rule, input positions) for the first scheduled pass
+        self.pass1 = list(zip(range(len(self.nodes)), kinds, rule, self.inputs, strict=True))
 
 
 def _zero_by_rule(rule: int, ins: tuple[int, ...], zero: list[bool]) -> bool:
