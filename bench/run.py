@@ -13,7 +13,12 @@ a fresh process, the two sides interleaved, the best of ``--repeats`` runs):
   against naive symbolic differentiation (``sympy.diff`` of the whole flattened loss for
   every parameter, then substitution of the state) on the worked example and on gd
   ``T = 2`` on ``mlp:2-3-2:relu`` (3 samples). Goal >= 100x;
-* **size**: trainable parameters of the extension against ``p`` plus the registers.
+* **size**: trainable parameters of the extension against ``p`` plus the registers;
+* **exact vs direct exact run** (``--only exactdirect``): exact GD on the extension for
+  ``K`` steps (FLINT or Fraction arithmetic, pruned or not; and the whole ``check_exact``)
+  against the same algorithm run directly in exact rationals (``zoo.references``), gd
+  ``linear`` T = 20 and gd ``mlp:4-5-3:relu`` T = 6 on 30 iris samples. Goal <= 3;
+* **deep** (``--only deep``): the whole exact check of gd T = 100 on ``linear``/``tiny``.
 
 Peak memory is the resident set of each measuring process. Timed results are checked:
 the weights of both sides must agree (relative error printed). Every measuring process

@@ -127,3 +127,51 @@ def test_symbolic_backends_evaluate_a_deep_chain_without_recursion_in_the_evalua
     solver = z3.Solver()
     solver.add(v.item() != (za + DEPTH * zb) * zb)
     assert solver.check() == z3.unsat
+
+
+# ------------------------------------------- the scheduled evaluation and its memo
+
+
+def test_scheduled_and_lazy_evaluations_give_the_same_values(monkeypatch):
+    """The scheduled passes and the lazy coroutines compute the same gradients."""
+    from symbolic_universality.graph import evaluate as ev
+    from symbolic_universality.verify.steps import gd_step
+
+    job = prepare("gd", "mlp:2-3-2:relu", "tiny", None, T=2)
+    ext, x, y = job.extension, job.data.x, job.data.y
+    states = []
+    for lazy in (False, True):
+        if lazy:
+            def refuse(self, p, outputs):
+                raise g.GraphError("scheduled evaluation switched off by the test")
+
+            monkeypatch.setattr(ev.Evaluator, "_values_scheduled", refuse)
+        theta = {k: v.copy() for k, v in ext.theta0.items()}
+        path = []
+        for _ in range(ext.K + 1):
+            theta = gd_step(ext, theta, x, y, ext.eta, EXACT, prune=True)
+            path.append(theta)
+        states.append(path)
+    for a, b in zip(*states, strict=True):
+        assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_the_memo_of_the_last_evaluation_sees_every_change_of_a_binding():
+    p = g.param("p", (2,))
+    q = g.param("q", (2,))
+    out = g.vdot(g.add(p, q), q)
+    pv = np.array([F(1), F(2)], dtype=object)
+    qv = np.array([F(3), F(-1)], dtype=object)
+    (v1,) = evaluate([out], EXACT, {"p": pv, "q": qv}, prune=True)
+    assert v1 == (1 + 3) * 3 + (2 - 1) * (-1)
+    pv[0] = F(5)  # a new entry in the same array
+    (v2,) = evaluate([out], EXACT, {"p": pv, "q": qv}, prune=True)
+    assert v2 == (5 + 3) * 3 + (2 - 1) * (-1)
+    fp, fq = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    (w1,) = evaluate([out], NUMERIC, {"p": fp, "q": fq}, prune=True)
+    fq *= 2  # the same float array changed in place
+    (w2,) = evaluate([out], NUMERIC, {"p": fp, "q": fq}, prune=True)
+    assert float(w1) == 11.0 and float(w2) == (1 + 6) * 6 + (2 - 2) * (-2)
+    w2[()] = 99.0  # the caller's array is its own: the memo is not touched
+    (w3,) = evaluate([out], NUMERIC, {"p": fp, "q": fq}, prune=True)
+    assert float(w3) == 42.0

@@ -97,3 +97,12 @@ def test_without_flint_the_checker_falls_back_to_fractions_and_says_so(monkeypat
 def test_an_unknown_exact_backend_is_one_clear_sentence():
     with pytest.raises(ValueError, match="choose one of flint, fraction"):
         fl.exact_backend("decimal")
+
+
+def test_the_certificate_names_the_exact_arithmetic():
+    from symbolic_universality.verify.certificate import certificate
+
+    report = verify_exact(prepare("worked", "linear-nobias", "tiny"), backend="fraction")
+    assert certificate(report)["exact_backend"] == "fraction"
+    report = verify_exact(prepare("worked", "linear-nobias", "tiny"))
+    assert certificate(report)["exact_backend"] == "flint"

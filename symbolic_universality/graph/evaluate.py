@@ -35,6 +35,29 @@ zero-ness of the unbatched values they followed from; the next evaluation whose 
 are zero in the same places reuses them instead of walking the graph again (GD on the
 extension visits the same gate patterns run after run). The values computed are the same
 either way.
+
+**Two strategies, one set of values.** A fresh evaluation of unbatched outputs (the
+gradient of a GD step, the common case) is *scheduled* (:meth:`Evaluator._values_scheduled`):
+a few passes over the plan's representatives as flat index lists (zero-ness in
+topological order, the needed reductions, the batched computations they need chunk by
+chunk, then the rest), with no walk per node. An unbatched value that uses no reduction
+and whose leaves are bound to the same entries as in the plan's last evaluation (the
+same number objects; equal copies for float arrays) is that evaluation's value: between
+two GD steps only the parameters the active heads write change. Everything else (batched
+outputs, an evaluator asked twice, an error in a branch the lazy evaluation would not
+take) is evaluated *lazily*, by coroutines on an explicit stack (:meth:`Evaluator._run`),
+with the decision reuse above.
+
+**No recursion.** Neither strategy recurses per node, nor do topological sort, rebuild,
+reverse-mode AD or the distributing builders of ``graph.core``: a program's depth never
+meets Python's recursion limit (``tests/test_deep.py`` runs deep graphs under a small
+one). Every value is kept an array (:func:`as_array`): NumPy hands back a 0-d result
+unwrapped, and a bare z3 term minus an array is a z3 parser error.
+
+**Backends** supply the arithmetic, and may convert at the boundary: bindings, data and
+constants go in through ``bind``/``data``/``asarray``, results come out through
+``export``, matrix products go through ``matmul`` (the FLINT backend of
+``backends.flint`` computes in ``fmpq``/``fmpq_mat`` and hands back Fractions).
 """
 
 from __future__ import annotations
@@ -48,14 +71,28 @@ from typing import Any
 import numpy as np
 
 from ..backends.scalars import Backend, BackendError
-from .core import GraphError, Node, topological
-
-REDUCTIONS = ("bmean", "bsum", "bdot")
-_ANNIHILATE_BINARY = ("mul", "matmul", "outer", "vdot", "bdot")
-_ZERO_PRESERVING_UNARY = frozenset((
-    "neg", "scale", "relu", "step", "sat", "dsat", "tanh", "transpose", "reshape", "sum",
-    "broadcast", "slice", "pad", "bsum", "bmean",
-))
+from .core import GraphError, Node
+from .plan import (
+    _ANNIHILATE_BINARY,
+    _ANNIHILATOR,
+    _CONCAT,
+    _K_CONST,
+    _K_DATA,
+    _K_LATER,
+    _K_PARAM,
+    _LEAF,
+    _OTHER,
+    _PRESERVING,
+    _SUM,
+    _ZERO_PRESERVING_UNARY,
+    REDUCTIONS,
+    Plan,
+    _Decisions,
+    _DecisionTree,
+    _Flat,
+    _zero_by_rule,
+    plan,
+)
 
 
 def as_array(v: Any) -> np.ndarray:
@@ -120,229 +157,18 @@ ZERO = _Zero()
 
 #: Exact zero checks of unbatched values on object arrays are limited to this many entries.
 SMALL_ZERO_LIMIT = 4096
-_PLAN_CACHE_SIZE = 32
 #: Rows of the first chunk, evaluated lazily to record the computations the others replay.
 PROBE_ROWS = 64
 _COMPUTE, _ALIAS, _REDUCE = 0, 1, 2  # kinds of recorded steps
-_DECISIONS_PER_PLAN = 64
-_IDENTICAL_LEAVES = ("x", "y", "inv_n")
 _EVAL, _ZQ = 0, 1  # requests of the evaluation coroutines (see Evaluator._run)
 _MISS = object()  # not memoised
 
 
-#: Constant arrays up to this many entries are shared by value; larger ones by identity.
-_SHARE_BY_VALUE = 64
-
-
-def _attr_key(value: Any) -> Any:
-    """A hashable stand-in for an attribute value (small arrays by their entries)."""
-    if isinstance(value, np.ndarray):
-        if value.size > _SHARE_BY_VALUE:  # hashing many Fractions costs more than it saves
-            return ("array id", id(value))
-        return ("array", value.shape, str(value.dtype), tuple(value.flat))
-    if isinstance(value, list):
-        return tuple(_attr_key(v) for v in value)
-    return value
-
-
-class _Decisions:
-    """What a pruned evaluation decided, for the next evaluation of the same plan.
-
-    ``log``: the unbatched values computed while deciding, each with whether it was zero;
-    ``zeros``: the zero-ness found for batched and reduction-dependent nodes; ``needed``:
-    the reductions computed; ``schedule``: the record of the first chunk (with the values
-    to drop after each step).
-    """
-
-    __slots__ = ("log", "zeros", "needed", "schedule")
-
-    def __init__(self, log: list[tuple[Node, bool]], zeros: dict[int, bool],
-                 needed: frozenset[int], schedule: list[tuple[Node, int, int, tuple[int, ...]]]
-                 ) -> None:
-        self.log = log
-        self.zeros = zeros
-        self.needed = needed
-        self.schedule = schedule
-
-
-class _DecisionTree:
-    """Earlier decisions of one plan, indexed by the zero-ness of the logged values.
-
-    Decisions are a deterministic function of the zero-ness of the values in their log,
-    taken in order; two logs agree up to the first value found zero in one and not in the
-    other. So the logs form a tree: each inner position tests one value, each leaf holds
-    decisions. Looking up evaluates the tested values along one path only.
-    """
-
-    __slots__ = ("test", "branches", "decisions", "size")
-
-    def __init__(self) -> None:
-        self.test: Node | None = None
-        self.branches: dict[bool, _DecisionTree] = {}
-        self.decisions: _Decisions | None = None
-        self.size = 0
-
-    def insert(self, found: _Decisions) -> None:
-        if self.size >= _DECISIONS_PER_PLAN:
-            self.test, self.branches, self.decisions, self.size = None, {}, None, 0
-        here = self
-        for node, was_zero in found.log:
-            if here.decisions is not None or (here.test is not None and here.test is not node):
-                return  # not a deterministic continuation: keep the tree as it is
-            here.test = node
-            here = here.branches.setdefault(was_zero, _DecisionTree())
-        if here.test is None:
-            here.decisions = found
-            self.size += 1
-
-    def lookup(self, is_zero: Any) -> _Decisions | None:
-        here: _DecisionTree | None = self
-        while here is not None and here.test is not None:
-            here = here.branches.get(bool(is_zero(here.test)))
-        return None if here is None else here.decisions
-
-
-class Plan:
-    """What one list of outputs needs, computed once (see the module docstring).
-
-    ``order`` lists the representatives in topological order; ``canon`` maps the id of
-    every reachable node to its representative; ``reductions`` are the representatives
-    that reduce over samples; ``after`` holds the ids of the representatives that are or
-    use a reduction; ``nested`` is true when a reduction's inputs contain another.
-    """
-
-    __slots__ = ("outputs", "order", "canon", "reductions", "after", "nested", "memo", "_flat",
-                 "last")
-
-    def __init__(self, outputs: Sequence[Node]) -> None:
-        self.outputs = tuple(outputs)
-        canon: dict[int, Node] = {}
-        table: dict[Any, Node] = {}
-        order: list[Node] = []
-        for node in topological(self.outputs):
-            key = self._key(node, canon)
-            rep = table.get(key) if key is not None else None
-            if rep is None:
-                rep = node
-                if key is not None:
-                    table[key] = node
-                order.append(node)
-            canon[node.id] = rep
-        self.canon = canon
-        self.order = order
-        self.reductions = [n for n in order if n.op in REDUCTIONS]
-        after: set[int] = set()
-        nested = False
-        for node in order:
-            if any(canon[i.id].id in after for i in node.inputs):
-                after.add(node.id)
-                if node.op in REDUCTIONS:
-                    nested = True
-            elif node.op in REDUCTIONS:
-                after.add(node.id)
-        self.after = frozenset(after)
-        self.nested = nested
-        # per backend: earlier pruned evaluations' decisions (see Evaluator._reuse)
-        self.memo: dict[Any, _DecisionTree] = {}
-        self._flat: _Flat | None = None
-        # per (backend, prune): the leaf snapshots and unbatched values of the last
-        # scheduled evaluation (see Evaluator._values_scheduled)
-        self.last: dict[Any, tuple[dict[str, Any], list[Any]]] = {}
-
-    @property
-    def flat(self) -> _Flat:
-        """The representatives as index arrays (built on first use, see :class:`_Flat`)."""
-        if self._flat is None:
-            self._flat = _Flat(self)
-        return self._flat
-
-    @staticmethod
-    def _key(node: Node, canon: dict[int, Node]) -> Any:
-        if node.op in _IDENTICAL_LEAVES:
-            return (node.op, node.shape)
-        try:
-            attrs = tuple(sorted((k, _attr_key(v)) for k, v in node.attrs.items()
-                                 if not (k == "label" and node.op == "const")))
-            key = (node.op, node.shape, node.batched, attrs,
-                   tuple(canon[i.id].id for i in node.inputs))
-            hash(key)
-        except TypeError:  # an attribute without a structural key: no sharing
-            return None
-        return key
-
-
-_LEAF, _ANNIHILATOR, _SUM, _PRESERVING, _CONCAT, _OTHER = range(6)  # zero rules (_Flat)
-
-
-class _Flat:
-    """A plan's representatives as flat lists, for the scheduled evaluation.
-
-    ``inputs[i]`` are the positions (in ``plan.order``) of the representatives of node
-    ``i``'s inputs; ``rule[i]`` is how its zero-ness follows from theirs (the rules of the
-    module docstring); ``after``, ``batched`` and ``reduction`` are per-position flags.
-    """
-
-    __slots__ = ("nodes", "inputs", "rule", "after", "batched", "reduction", "position",
-                 "after_ops")
-
-    def __init__(self, p: Plan) -> None:
-        self.nodes = list(p.order)
-        self.position = {n.id: i for i, n in enumerate(self.nodes)}
-        pos, canon = self.position, p.canon
-        self.inputs = [tuple(pos[canon[i.id].id] for i in n.inputs) for n in self.nodes]
-        rule = []
-        for n in self.nodes:
-            op = n.op
-            if not n.inputs:
-                rule.append(_LEAF)
-            elif op in _ANNIHILATE_BINARY:
-                rule.append(_ANNIHILATOR)
-            elif op in ("add", "sub"):
-                rule.append(_SUM)
-            elif op in _ZERO_PRESERVING_UNARY or (op == "pow" and n.attrs["k"] >= 1):
-                rule.append(_PRESERVING)
-            elif op == "concat":
-                rule.append(_CONCAT)
-            else:
-                rule.append(_OTHER)
-        self.rule = rule
-        self.after = [n.id in p.after for n in self.nodes]
-        self.batched = [n.batched for n in self.nodes]
-        self.reduction = [n.op in REDUCTIONS for n in self.nodes]
-        self.after_ops = [i for i, n in enumerate(self.nodes)
-                          if self.after[i] and not self.reduction[i]]
-
-
-def _zero_by_rule(rule: int, ins: tuple[int, ...], zero: list[bool]) -> bool:
-    if rule == _ANNIHILATOR:
-        return zero[ins[0]] or zero[ins[1]]
-    if rule == _SUM:
-        return zero[ins[0]] and zero[ins[1]]
-    if rule == _PRESERVING:
-        return zero[ins[0]]
-    if rule == _CONCAT:
-        return all(zero[i] for i in ins)
-    return False
-
-
-_PLANS: OrderedDict[tuple[int, ...], Plan] = OrderedDict()
 # constants converted to a backend's arrays, by (backend, node id); node ids are never reused
 _CONSTANTS: OrderedDict[tuple[Backend, int], Any] = OrderedDict()
 _CONSTANT_CACHE_SIZE = 512
 
 
-def plan(outputs: Sequence[Node]) -> Plan:
-    """The (cached) :class:`Plan` of ``outputs``."""
-    key = tuple(o.id for o in outputs)
-    found = _PLANS.get(key)
-    if found is not None:
-        _PLANS.move_to_end(key)
-        return found
-    made = Plan(outputs)
-    _PLANS[key] = made
-    while len(_PLANS) > _PLAN_CACHE_SIZE:
-        _PLANS.popitem(last=False)
-    return made
 
 
 class Evaluator:
@@ -391,15 +217,16 @@ class Evaluator:
     def values(self, outputs: Sequence[Node]) -> list[Any]:
         """Values of ``outputs`` (arrays; a pruned zero is materialised)."""
         p = plan(outputs)
-        if (not self.strict and not self._unbatched and not self._zeros and not self._canon
+        if (not self._unbatched and not self._zeros and not self._canon
                 and not any(o.batched for o in outputs)):
             if p.nested:
                 raise GraphError("nested reductions over samples are not supported")
             try:
                 return self._values_scheduled(p, outputs)
             except (GraphError, BackendError):
-                # e.g. a leaf without a binding that only a pruned branch reads: the lazy
-                # evaluation below decides (and reports) it as it always did
+                # e.g. a leaf without a binding, or a strict reciprocal of 0, that only a
+                # pruned branch reads: the lazy evaluation below decides (and reports) it
+                # as it always did
                 self._reset()
         if not self._canon:
             self._canon, self._after = p.canon, p.after
@@ -481,42 +308,39 @@ class Evaluator:
         vals: list[Any] = [None] * count
         dirty = [True] * count
         raw = self._raw
-        for i in range(count):
-            rule, ins = rules[i], inputs[i]
-            if rule == _LEAF:
-                node = nodes[i]
-                if node.op == "const":
-                    dirty[i] = False
-                elif node.op in ("param", "reg"):
-                    name = node.attrs["name"]
-                    if name in raw:
-                        snap = snaps.get(name)
-                        if snap is None:
-                            snap = snaps[name] = _snapshot(raw[name])
-                        dirty[i] = not _unchanged(last_snaps.get(name), raw[name])
-            elif not batched[i] and not after[i]:
+        for i, kind, rule, ins in f.pass1:
+            if kind == _K_LATER:  # batched or using a reduction: zero-ness only
+                if prune and (
+                    (rule == _ANNIHILATOR and (zero[ins[0]] or zero[ins[1]]))
+                    or (rule == _PRESERVING and zero[ins[0]])
+                    or (rule == _SUM and zero[ins[0]] and zero[ins[1]])
+                    or (rule == _CONCAT and all(zero[j] for j in ins))
+                ):
+                    zero[i] = True
+                    if not batched[i]:
+                        ub[nodes[i].id] = ZERO
+                continue
+            if kind == _K_DATA:
+                continue
+            node = nodes[i]
+            if kind == _K_PARAM:
+                name = node.attrs["name"]
+                if name in raw:
+                    if name not in snaps:
+                        snaps[name] = _snapshot(raw[name])
+                    dirty[i] = not _unchanged(last_snaps.get(name), raw[name])
+            elif kind == _K_CONST:
+                dirty[i] = False
+            else:
                 for j in ins:
                     if dirty[j]:
                         break
                 else:
                     dirty[i] = False
-            if prune and rule != _LEAF and rule != _OTHER:
-                if rule == _ANNIHILATOR:
-                    z = zero[ins[0]] or zero[ins[1]]
-                elif rule == _PRESERVING:
-                    z = zero[ins[0]]
-                elif rule == _SUM:
-                    z = zero[ins[0]] and zero[ins[1]]
-                else:
-                    z = all(zero[j] for j in ins)
-                if z:
+                if prune and rule != _OTHER and _zero_by_rule(rule, ins, zero):
                     zero[i] = True
-                    if not batched[i]:
-                        ub[nodes[i].id] = ZERO
+                    ub[node.id] = ZERO
                     continue
-            if batched[i] or after[i]:
-                continue
-            node = nodes[i]
             v = None if dirty[i] else last_vals[i]
             if v is None:
                 if rule == _LEAF:

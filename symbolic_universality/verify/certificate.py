@@ -64,6 +64,8 @@ def certificate(report: Report, extra: dict[str, Any] | None = None) -> dict[str
         "inert_after_K": data["inert_after_K"],
         "final_weights": data["final_weights"],
         "backends": data["backends"],
+        "exact_backend": data.get("exact_backend", "fraction"),  # flint | fraction
+        "exact_backend_note": data.get("exact_backend_note", ""),
         "mismatch": data["mismatch"],
         "message": data["message"],
         "seconds": data["seconds"],

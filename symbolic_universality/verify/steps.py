@@ -367,7 +367,7 @@ def check_exact(
             report.inert_after_K = True
         theta = new
         if k == ext.K - 1:
-            _check_final(report, ext, theta, a_of_d, x, held_out)
+            _check_final(report, ext, theta, a_of_d, x, held_out, gd_backend)
     bars.close()
     report.final_weights = [str(v) for v in a_of_d]
 
@@ -537,12 +537,13 @@ def _t3(report: Report, stopped: bool) -> Property:
 
 
 def _check_final(report: Report, ext: Extension, theta: dict[str, np.ndarray],
-                 a_of_d: np.ndarray, x: np.ndarray, held_out: np.ndarray | None) -> None:
+                 a_of_d: np.ndarray, x: np.ndarray, held_out: np.ndarray | None,
+                 backend: Backend = EXACT) -> None:
     """T1 and T2 at ``theta_K`` (lemma *forward output*)."""
     net = ext.net
     report.final_weights_equal = bool(np.array_equal(theta["w"], a_of_d))
     inputs = x if held_out is None or len(held_out) == 0 else np.concatenate([x, held_out])
-    f_main, aux = forward_outputs(ext, theta, inputs)
+    f_main, aux = forward_outputs(ext, theta, inputs, backend)
     expected = ref.network_forward(net, a_of_d, inputs)
     report.forward_output_equal = bool(np.array_equal(f_main, expected))
     report.aux_zero = all(all(v == 0 for v in np.asarray(h).flat) for h in aux)
