@@ -321,7 +321,7 @@ def verify(algorithm: str | Callable[..., Any], network: Any = "linear", data: A
            samples: int | None = None, label: str | int | None = None,
            options: Mapping[str, Any] | Iterable[str] | None = None,
            backends: Sequence[str] | str = ("exact",), reference: Any = None,
-           float_constants: str = "refuse", prune: bool = False, chunk: int | None = None,
+           float_constants: str = "refuse", prune: bool = True, chunk: int | None = None,
            timeout_ms: int = 10_000, fault: str | None = None, device: str | None = None,
            log: Callable[[str], None] | None = None) -> VerifyResult:
     """Compile ``algorithm`` and check GD on its extension with every backend asked for.

@@ -291,8 +291,11 @@ def _setup_verify(p: argparse.ArgumentParser) -> None:
                         "(default: exact)")
     p.add_argument("--report", metavar="DIR", type=path_arg,
                    help="write plots and an HTML report to DIR")
-    p.add_argument("--prune", action="store_true",
-                   help="skip products with an exactly-zero factor (exact; faster)")
+    p.add_argument("--prune", dest="prune", action="store_true", default=True,
+                   help="skip products with an exactly-zero factor (exact; the default)")
+    p.add_argument("--no-prune", dest="prune", action="store_false",
+                   help="evaluate every product (slower; the independent gradient oracle "
+                        "cross-checks the pruned run anyway)")
     p.add_argument("--timeout", type=positive_int_arg, default=10_000, metavar="MS",
                    help="z3 time limit per obligation for --backend smt (default 10000)")
     p.add_argument("--device", default=None,

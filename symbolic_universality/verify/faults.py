@@ -359,17 +359,15 @@ def _p_ad_scale_dropped() -> Any:
 
 
 def _p_eval_unsound_pruning() -> Any:
-    ev = _evaluate_mod()
-    orig = ev.Evaluator._compute
+    """Sums classified with the products: "a sum with a zero term is zero" (unsound).
 
-    def compute(self: Any, node: Any) -> Any:
-        if self.prune and node.op in ("add", "sub"):
-            a, b = node.inputs
-            if self._eval(a) is ev.ZERO or self._eval(b) is ev.ZERO:
-                return ev.ZERO  # "a sum with a zero term is zero": unsound
-        return orig(self, node)
+    The zero rules of the scheduled evaluation (``graph.plan._Flat``) are patched.
+    """
+    from ..graph import plan
 
-    return _patches((ev.Evaluator, "_compute", compute))
+    wrong = (*plan._ANNIHILATE_BINARY, "add", "sub")
+    # a fresh plan cache: plans built under the fault are dropped when it is lifted
+    return _patches((plan, "_ANNIHILATE_BINARY", wrong), (plan, "_PLANS", type(plan._PLANS)()))
 
 
 def _p_eval_chunk_not_accumulated() -> Any:
@@ -382,15 +380,13 @@ def _p_eval_chunk_not_accumulated() -> Any:
 
 
 def _p_eval_stale_cache() -> Any:
+    """The evaluator's cache of unbatched values reused although a parameter changed."""
     ev = _evaluate_mod()
 
-    def lookup(self: Any, is_zero: Any) -> Any:
-        here = self
-        while here is not None and here.test is not None:
-            here = next(iter(here.branches.values()), None)  # ignores what is zero now
-        return None if here is None else here.decisions
+    def unchanged(snap: Any, value: Any) -> bool:
+        return snap is not None  # ignores what the parameter holds now
 
-    return _patches((ev._DecisionTree, "lookup", lookup))
+    return _patches((ev, "_unchanged", unchanged))
 
 
 # ---------------------------------------------------------------- tracer faults
@@ -671,8 +667,9 @@ CATALOGUE: list[Fault] = [
     _c("eval_chunk_not_accumulated", "evaluator", "a chunk's partial sums overwrite the "
        "earlier chunks' instead of adding to them", "step 0 reg.R1",
        _p_eval_chunk_not_accumulated, lambda: _verify_worked(oracle="off", chunk=1)),
-    _c("eval_stale_pruning_cache", "evaluator", "the pruning decisions of an earlier "
-       "evaluation reused without testing the zero pattern they depend on", "step 1 w",
+    _c("eval_stale_pruning_cache", "evaluator", "the values (and so the pruning decisions) of "
+       "an earlier evaluation reused without testing the parameters they depend on",
+       "step 1 w",
        _p_eval_stale_cache, lambda: _verify_worked(oracle="off", prune=True)),
     # tracer
     _c("tracer_rsub_swapped", "tracer", "const - traced builds traced - const: the program "
