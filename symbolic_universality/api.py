@@ -323,13 +323,17 @@ def verify(algorithm: str | Callable[..., Any], network: Any = "linear", data: A
            backends: Sequence[str] | str = ("exact",), reference: Any = None,
            float_constants: str = "refuse", prune: bool = True, chunk: int | None = None,
            timeout_ms: int = 10_000, fault: str | None = None, device: str | None = None,
-           log: Callable[[str], None] | None = None) -> VerifyResult:
+           oracle: str = "auto", log: Callable[[str], None] | None = None) -> VerifyResult:
     """Compile ``algorithm`` and check GD on its extension with every backend asked for.
 
     ``exact``: true GD in rationals, every parameter at every step, T1 against the concrete
     run of the user's own function and every other reference (lemma: *trajectory theorem*);
     ``numeric``: float64 GD at scale; ``torch``: the PyTorch export trained by
     ``torch.optim.SGD``; ``algebra``/``smt``: proofs for symbolic data (sympy, z3).
+    ``oracle``: the independent gradient oracle of the exact backend (``verify/oracle.py``):
+    ``auto`` (torch on extensions of up to a few thousand parameters, at every step up to
+    12 steps and at a spread of 12 beyond; sympy on tiny ones), ``torch``, ``sympy``,
+    ``both`` (every step) or ``off``.
     ``log`` receives the backends' text as they finish (the CLI passes ``print``).
     """
     from .verify.certificate import certificate, minimal_report
@@ -345,7 +349,7 @@ def verify(algorithm: str | Callable[..., Any], network: Any = "linear", data: A
             from .pipeline import verify_exact
 
             exact_references(job)
-            report = verify_exact(job, prune=prune)
+            report = verify_exact(job, prune=prune, oracle=oracle)
             text = exact_text(report)
             results["exact"] = {"status": report.status, "message": report.message,
                                 "mismatch": _mismatch_dict(report)}

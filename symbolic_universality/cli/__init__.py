@@ -189,7 +189,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                             label=args.label, options=algorithm_options(args),
                             backends=args.backend, reference=args.reference,
                             float_constants=args.float_constants, prune=args.prune,
-                            timeout_ms=args.timeout, device=args.device)
+                            timeout_ms=args.timeout, device=args.device, oracle=args.oracle)
     except BaseException:
         remove_stale(args.json)
         raise
@@ -298,6 +298,9 @@ def _setup_verify(p: argparse.ArgumentParser) -> None:
                         "cross-checks the pruned run anyway)")
     p.add_argument("--timeout", type=positive_int_arg, default=10_000, metavar="MS",
                    help="z3 time limit per obligation for --backend smt (default 10000)")
+    p.add_argument("--oracle", choices=("auto", "torch", "sympy", "both", "off"),
+                   default="auto",
+                   help="the independent gradient oracle of the exact backend (default auto)")
     p.add_argument("--device", default=None,
                    help="torch device of --backend torch, e.g. cpu or cuda (default: cpu)")
 
