@@ -97,24 +97,49 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def setup_prove(p: argparse.ArgumentParser) -> None:
-    _common(p)
-    p.add_argument("--classes", default="all",
-                   help="labels: all (every class assignment; default), symbolic (one proof "
-                        "for every one-hot labelling) or one class per sample, e.g. 0,1,0")
+    cli.add_problem_arguments(p, dataset=False)
+    p.add_argument("--mode", choices=("generic", "fixed"), default="generic",
+                   help="generic (default): one generic sample, lifted to every data set of "
+                        "every size (lemma lifting); fixed: every data set of n samples "
+                        "(--symbolic n=N)")
+    p.add_argument("--symbolic", default=None, metavar="n=N,d=D",
+                   help="fixed mode: N samples of dimension D (c=C classes for linear "
+                        f"networks, default {DEFAULT_C}); generic mode: only d= and c= are "
+                        "read (linear networks)")
+    p.add_argument("--registers", choices=MODES, default="free",
+                   help="free: earlier registers as symbols (all register contents; default; "
+                        "the only choice in generic mode); data: registers as expressions "
+                        "in the data (fixed mode)")
+    p.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, metavar="S",
+                   help="algebra time limit in seconds per unit of work (one GD step for one "
+                        f"label choice; default {DEFAULT_BUDGET_S:g}); the unit runs in its own "
+                        "process and is stopped safely; beyond it: unknown")
+    p.add_argument("--classes", default=None,
+                   help="fixed mode labels: all (every class assignment; default), symbolic "
+                        "(one proof for every one-hot labelling) or one class per sample, "
+                        "e.g. 0,1,0")
     p.add_argument("--backend", default="both", help="algebra, smt or both (default both)")
     p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT_MS, metavar="MS",
                    help=f"z3 time limit per obligation in ms (default {DEFAULT_TIMEOUT_MS}); "
                         "a time-out is reported unknown")
     p.add_argument("--json", metavar="FILE", help="write the certificate as JSON")
     p.add_argument("--smtlib", metavar="DIR", help="write every SMT obligation as SMT-LIB2")
-    p.add_argument("--jobs", type=int, default=1, help="z3 worker processes (default 1)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes for independent units of work (default 1)")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local processes (default) or a dask.distributed cluster")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="dask scheduler address, e.g. tcp://127.0.0.1:8786 (--executor dask)")
     p.add_argument("--fault", choices=FAULTS, default=None,
                    help="break the construction on purpose (negative control)")
     p.add_argument("--eta", type=cli._fraction, default=None,
                    help="run GD with this step size instead of the construction's "
                         "(negative control)")
     p.add_argument("--no-reference", action="store_true",
-                   help="skip T1 (program output = independent reference algorithm)")
+                   help="skip T1 (program output = independent reference algorithm; fixed "
+                        "mode only)")
+    p.add_argument("--no-recheck", action="store_true",
+                   help="skip the FLINT re-check of algebra proofs")
 
 
 def setup_rules(p: argparse.ArgumentParser) -> None:
@@ -180,33 +205,72 @@ def print_proof(report: ProofReport) -> None:
     if report.skipped:
         print(f"  skipped {len(report.skipped)} class assignment(s) on which the algorithm is "
               f"undefined: {report.skipped[0]['reason']}")
+    for h in report.lifting:
+        print(f"  lifting: {h['hypothesis']}: {h['detail']}")
+    print(f"  scope: {report.scope_text}")
+    for a in report.assumptions:
+        print(f"  assumed: {a}")
+    bad = [c for c in report.crosschecks if c.get("status") == "disagree"]
+    if report.crosschecks:
+        print(f"  semantics cross-check (exact backend at random rational points): "
+              f"{'DISAGREES: ' + bad[0]['detail'] if bad else 'agrees'}")
     print()
     print(f"verdict: {report.status.upper()} ({report.message}; {report.seconds} s)")
 
 
 def run_prove(args: argparse.Namespace) -> int:
-    """prove every GD step of an extension for all data (algebra and/or SMT)"""
+    """prove every GD step of an extension for every data set (algebra and/or SMT)"""
     from .data import parse_classes
     from .prover import certificate, prove_extension
 
+    generic = args.mode == "generic"
+    if args.symbolic is None:
+        if not generic:
+            raise cli.CLIError("--mode fixed needs --symbolic n=N,d=D (the data set size)")
+        args.symbolic = "n=1"
+    elif generic:  # only d= and c= matter: one generic sample
+        args.symbolic = ",".join(["n=1"] + [p for p in args.symbolic.split(",")
+                                            if p.strip() and not p.strip().startswith("n")])
     ext, net, sizes, options = _compile(args)
     backends = _backends(args.backend)
     if args.timeout < 1:
         raise cli.CLIError("--timeout must be at least 1 ms")
-    classes = parse_classes(args.classes, sizes.n, net.c)
-    print(f"algorithm {args.algorithm} on {net.describe()}, symbolic data n = {sizes.n}, "
-          f"d = {net.d}, c = {net.c}, labels: {classes.describe()}")
+    if not args.budget > 0 or args.budget == float("inf"):
+        raise cli.CLIError("--budget must be a positive finite number of seconds")
+    if args.jobs < 1:
+        raise cli.CLIError("--jobs must be at least 1")
+    if args.executor == "dask" and not args.scheduler:
+        raise cli.CLIError("--executor dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
+    if generic and args.registers != "free":
+        raise cli.CLIError("--mode generic needs --registers free; use --mode fixed for data")
+    if generic and args.classes not in (None, "symbolic"):
+        raise cli.CLIError("--classes applies to --mode fixed; the generic mode covers every "
+                           "label of one generic sample")
+    classes = (parse_classes(args.classes, sizes.n, net.c) if not generic
+               else parse_classes("symbolic", 1, net.c))
+    if generic:
+        print(f"algorithm {args.algorithm} on {net.describe()}, generic mode: one generic "
+              f"sample (x in Q^{net.d}, y one-hot of {net.c} classes), lifted to every data "
+              "set of every size")
+    else:
+        print(f"algorithm {args.algorithm} on {net.describe()}, symbolic data n = {sizes.n}, "
+              f"d = {net.d}, c = {net.c}, labels: {classes.describe()}")
     print(f"extension: {ext.n_parameters} trainable parameters, K = {ext.K} GD steps, "
           f"eta = {ext.eta}" + (f" (GD run with eta = {args.eta})" if args.eta else "")
           + (f", fault {args.fault}" if args.fault else ""))
     print(f"backends: {', '.join(backends)}; registers {args.registers}; "
-          f"z3 time limit {args.timeout} ms per obligation")
+          f"z3 time limit {args.timeout} ms per obligation; jobs {args.jobs}"
+          + (f"; dask at {args.scheduler}" if args.executor == "dask" else ""))
     print()
+    recipe = {"algorithm": args.algorithm, "network": args.network, "d": net.d, "c": net.c,
+              "options": options, "fault": args.fault}
     report = prove_extension(
-        ext, n=sizes.n, classes=classes, backends=backends, algorithm=args.algorithm,
-        options=options, mode=args.registers, eta=args.eta, timeout_ms=args.timeout,
-        smtlib_dir=args.smtlib, jobs=max(1, args.jobs), reference=not args.no_reference,
-        budget_s=args.budget, fault=args.fault)
+        ext, n=sizes.n if not generic else 1, classes=classes, backends=backends,
+        algorithm=args.algorithm, options=options, mode=args.registers, eta=args.eta,
+        timeout_ms=args.timeout, smtlib_dir=args.smtlib, jobs=args.jobs,
+        reference=not args.no_reference, budget_s=args.budget, fault=args.fault,
+        scope=args.mode, executor=args.executor, scheduler=args.scheduler, recipe=recipe,
+        recheck=not args.no_recheck)
     print_proof(report)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
