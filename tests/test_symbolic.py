@@ -261,7 +261,10 @@ def test_ncm_skips_assignments_with_an_empty_class():
     ext = compile_algorithm("ncm", net)
     report = prove_extension(ext, n=3, classes=parse_classes("all", 3, 2),
                              backends=["algebra"], algorithm="ncm")
-    assert report.status == "verified"
+    # proved where defined, but "6 of 8 assignments" is not "every data set": not verified
+    assert report.status == "partial"
+    assert "for 6 of 8 label assignments (2 skipped" in report.scope_text
+    assert all(s.status == "verified" for s in report.steps)
     # of the 2^3 assignments exactly (0,0,0) and (1,1,1) leave a class empty
     assert sorted(tuple(s["labels"]) for s in report.skipped) == [(0, 0, 0), (1, 1, 1)]
 
