@@ -19,12 +19,78 @@ import itertools
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
+
+import sympy as sp
 
 from .normal import Generator, NormalFormError, Normalizer, Poly
 from .obligations import Obligation
 from .verdict import Verdict
 
-__all__ = ["decide_obligation", "prove_algebra"]
+__all__ = ["abbreviate", "decide_obligation", "prove_algebra"]
+
+#: Common subexpressions smaller than this many DAG nodes are not abbreviated.
+MIN_ABBREVIATE = 4
+
+
+def _subexpressions(exprs: list[Any]) -> dict[sp.Basic, int]:
+    """Every composite subexpression of ``exprs`` (each object once) with its DAG size."""
+    sizes: dict[int, int] = {}
+    out: dict[sp.Basic, int] = {}
+    for root in exprs:
+        if not isinstance(root, sp.Basic):
+            continue
+        stack: list[tuple[sp.Basic, bool]] = [(root, False)]
+        while stack:
+            e, done = stack.pop()
+            if id(e) in sizes:
+                continue
+            if not e.args:
+                sizes[id(e)] = 1
+                continue
+            if not done:
+                stack.append((e, True))
+                stack.extend((a, False) for a in e.args if id(a) not in sizes)
+                continue
+            size = 1 + sum(sizes.get(id(a), 1) for a in e.args)
+            sizes[id(e)] = size
+            if e.is_Add or e.is_Mul or e.is_Pow:
+                out[e] = max(out.get(e, 0), size)
+    return out
+
+
+def abbreviate(got: list[Any], expected: list[Any]) -> tuple[list[Any], list[Any], int]:
+    """Replace every *maximal* composite subexpression that occurs (structurally) on both
+    sides by a fresh symbol ``_cse<i>`` (the normal form on the graph with shared
+    subexpressions: equal parts are not expanded). Sound: an identity in the fresh symbols
+    holds for every value of them, in particular for the abbreviated values. Step and
+    reciprocal atoms are kept (their rules need their arguments); their arguments are
+    abbreviated like everything else. Returns the new sides and the number of symbols."""
+    left = _subexpressions(got)
+    right = _subexpressions(expected)
+    common = {e for e, size in left.items() if size >= MIN_ABBREVIATE and e in right}
+    if not common:
+        return got, expected, 0
+    names: dict[sp.Basic, sp.Symbol] = {}
+    memo: dict[int, Any] = {}
+
+    def rebuild(e: Any) -> Any:
+        if not isinstance(e, sp.Basic) or not e.args:
+            return e
+        hit = memo.get(id(e))
+        if hit is not None:
+            return hit
+        if e in common:
+            out = names.get(e)
+            if out is None:
+                out = names[e] = sp.Symbol(f"_cse{len(names)}")
+        else:
+            new = [rebuild(a) for a in e.args]
+            out = e if all(a is b for a, b in zip(new, e.args, strict=True)) else e.func(*new)
+        memo[id(e)] = out
+        return out
+
+    return [rebuild(e) for e in got], [rebuild(e) for e in expected], len(names)
 
 
 def _label_assignments(norm: Normalizer, n: int, c: int
@@ -43,10 +109,30 @@ def _label_assignments(norm: Normalizer, n: int, c: int
 
 def decide_obligation(ob: Obligation, norm: Normalizer, *, n: int, c: int,
                       budget: int = 256) -> tuple[bool | None, str, str]:
-    """``(True, method, "")`` if proved; ``(None, method, detail)`` if not decided."""
+    """``(True, method, "")`` if proved; ``(None, method, detail)`` if not decided.
+
+    First with the common subexpressions of the two sides abbreviated (:func:`abbreviate`;
+    ``ob.extra["abbreviated"]`` then holds the abbreviated sides the certificate and the
+    second checker use), then, if that does not decide it, fully expanded."""
+    pairs = [(nm, a, b) for nm, a, b in zip(ob.names, ob.got, ob.expected, strict=True)
+             if a != b]
+    if pairs:
+        got, exp, count = abbreviate([a for _, a, _ in pairs], [b for _, _, b in pairs])
+        if count:
+            short = Normalizer()
+            ok, method, _ = _decide(ob, short, [nm for nm, _, _ in pairs], got, exp, n=n, c=c,
+                                    budget=budget)
+            if ok:
+                ob.abbreviated = (got, exp, count)
+                return True, f"{method} on shared subexpressions ({count} abbreviated)", ""
+    return _decide(ob, norm, ob.names, ob.got, ob.expected, n=n, c=c, budget=budget)
+
+
+def _decide(ob: Obligation, norm: Normalizer, names: list[str], gots: list[Any],
+            exps: list[Any], *, n: int, c: int, budget: int) -> tuple[bool | None, str, str]:
     residues: list[tuple[str, Poly]] = []
     structural = 0
-    for name, a, b in zip(ob.names, ob.got, ob.expected, strict=True):
+    for name, a, b in zip(names, gots, exps, strict=True):
         if a == b:  # the same expression tree: equal for every value of every symbol
             structural += 1
             continue
@@ -54,7 +140,7 @@ def decide_obligation(ob: Obligation, norm: Normalizer, *, n: int, c: int,
         if p:
             residues.append((name, p))
     if not residues:
-        method = "structural identity" if structural == len(ob.names) else "normal form"
+        method = "structural identity" if structural == len(names) else "normal form"
         return True, method, ""
     for name, p in residues:
         r = norm.decide_zero(p, budget)
