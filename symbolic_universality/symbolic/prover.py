@@ -395,7 +395,7 @@ class _Context:
                           expected: dict[str, np.ndarray]) -> set[tuple[str, int]]:
         """Algebra: an entry moves for some data iff its two values differ somewhere; a
         random rational point where they differ is a witness (no expansion needed); an
-        entry equal at eight random points is decided by the normal form."""
+        entry equal at 32 random points is decided by the normal form."""
         from .crosscheck import symbolic_value
 
         rng = random.Random(7)
@@ -419,7 +419,7 @@ class _Context:
                 self[key] = val
                 return val
 
-        for _ in range(8):  # lazily evaluated: most entries are told apart by the first
+        for _ in range(32):  # lazily evaluated: most entries are told apart by the first
             points.append((_Env(), {}))
         out = set()
         for name in self.ext.shapes:
