@@ -229,6 +229,7 @@ class _Context:
         self.budget_s = budget_s
         self.generic = generic
         self.recheck = recheck
+        self.mode = "free"
         self.norm = Normalizer()
         self.index: list[dict[str, Any]] = []
 
@@ -391,57 +392,77 @@ class _Context:
 
     # ------------------------------------------------------------ moved entries
 
-    def _moved_by_witness(self, theta: dict[str, np.ndarray],
+    def _moved_by_witness(self, k: int, theta: dict[str, np.ndarray],
                           expected: dict[str, np.ndarray]) -> set[tuple[str, int]]:
-        """Algebra: an entry moves for some data iff its two values differ somewhere; a
-        random rational point where they differ is a witness (no expansion needed); an
-        entry equal at 32 random points is decided by the normal form."""
-        from .crosscheck import symbolic_value
+        """Algebra: an entry moves for some data iff ``theta_hat_{k+1}`` and ``theta_hat_k``
+        differ on some data set. The exact prediction (Fractions, the reference
+        interpreter) on random one-sample data sets with random register contents is a
+        witness where they differ; an entry equal on all of them is decided by the normal
+        form of its symbolic sides."""
+        from types import SimpleNamespace
 
+        from .obligations import _step_registers, predicted_state
+
+        ext = self.ext
         rng = random.Random(7)
-        points: list[tuple[dict[str, Fraction], dict[int, Fraction]]] = []
-
-        c = self.c
-
-        class _Env(dict):
-            def __init__(self) -> None:
-                super().__init__()
-                self.classes: dict[str, int] = {}
-
-            def __missing__(self, key: str) -> Fraction:
-                if key.startswith("y_"):  # one-hot labels: a random class per sample
-                    _, i, k = key.split("_")
-                    if i not in self.classes:
-                        self.classes[i] = rng.randrange(c)
-                    val = Fraction(int(self.classes[i] == int(k)))
-                else:
-                    val = Fraction(rng.randint(-9, 9), rng.randint(1, 5))
-                self[key] = val
-                return val
-
-        for _ in range(32):  # lazily evaluated: most entries are told apart by the first
-            points.append((_Env(), {}))
-        out = set()
-        for name in self.ext.shapes:
-            a = np.asarray(theta[name], dtype=object).reshape(-1)
-            b = np.asarray(expected[name], dtype=object).reshape(-1)
-            for i, (u, v) in enumerate(zip(a, b, strict=True)):
-                if u is v or u == v:
-                    continue
+        n, d, c = self.n, ext.net.d, ext.net.c
+        undecided = {(name, i) for name in ext.shapes
+                     for i, (u, v) in enumerate(zip(np.asarray(theta[name], dtype=object).flat,
+                                                    np.asarray(expected[name],
+                                                               dtype=object).flat,
+                                                    strict=True))
+                     if not (u is v or u == v)}
+        out: set[tuple[str, int]] = set()
+        for _ in range(32 if undecided else 0):
+            x = np.array([[Fraction(rng.randint(-9, 9), rng.randint(1, 5)) for _ in range(d)]
+                          for _ in range(n)], dtype=object)
+            y = np.zeros((n, c), dtype=object)
+            for i in range(n):
+                y[i] = [Fraction(0)] * c
+                y[i, rng.randrange(c)] = Fraction(1)
+            if self.mode == "data":
                 try:
-                    if any(symbolic_value("algebra", u, env, memo)
-                           != symbolic_value("algebra", v, env, memo)
-                           for env, memo in points):
-                        out.add((name, i))
-                        continue
-                except (ValueError, ZeroDivisionError):
-                    pass
-                if not _same("algebra", self.norm, u, v, []):
+                    regs = run_program(ext.program, x, y, EXACT)
+                except BackendError:
+                    continue
+            else:
+                regs = {}
+                for ins in ext.program.instructions:
+                    if ins.step < k:
+                        vals = np.empty(ins.target.shape, dtype=object)
+                        for idx in np.ndindex(*ins.target.shape):
+                            vals[idx] = Fraction(rng.randint(-9, 9), rng.randint(1, 5))
+                        regs[ins.target.name] = vals
+            try:
+                after = _step_registers(ext, k, regs, SimpleNamespace(x=x, y=y), EXACT)
+                before_t = predicted_state(ext, k, regs, EXACT)
+                if k < ext.K:
+                    after_t = predicted_state(ext, k + 1, after, EXACT)
+                else:  # T3: plain GD on f moves w
+                    from . import reference
+
+                    after_t = dict(before_t)
+                    g = reference.mean_grad(ext.net, before_t["w"], x, y, EXACT)
+                    rate = Fraction(ext.eta if self.eta is None else self.eta)
+                    after_t["w"] = np.asarray(before_t["w"] - g * rate, dtype=object)
+            except BackendError:
+                continue
+            for name, i in list(undecided):
+                if (np.asarray(before_t[name], dtype=object).flat[i]
+                        != np.asarray(after_t[name], dtype=object).flat[i]):
                     out.add((name, i))
+                    undecided.discard((name, i))
+            if not undecided:
+                break
+        for name, i in undecided:
+            u = np.asarray(theta[name], dtype=object).flat[i]
+            v = np.asarray(expected[name], dtype=object).flat[i]
+            if not _same("algebra", self.norm, u, v, []):
+                out.add((name, i))
         return out
 
     def moved(self, backend: str, data: SymbolicData, theta: dict[str, np.ndarray],
-              expected: dict[str, np.ndarray]) -> set[tuple[str, int]]:
+              expected: dict[str, np.ndarray], k: int = 0) -> set[tuple[str, int]]:
         """Entries the prediction moves for some data (normal form, or z3's simplifier with
         a fixed class assignment substituted): what the certificate lists as moved."""
         subs = []
@@ -450,7 +471,7 @@ class _Context:
                     for i in range(data.n) for k in range(data.c)]
         out = set()
         if backend == "algebra":
-            return self._moved_by_witness(theta, expected)
+            return self._moved_by_witness(k, theta, expected)
         pairs = [(name, i, u, v) for name in self.ext.shapes
                  for i, (u, v) in enumerate(zip(np.asarray(theta[name], dtype=object).flat,
                                                 np.asarray(expected[name], dtype=object).flat,
@@ -591,7 +612,8 @@ def _run_unit(ctx: _Context, bname: str, labels: tuple[int, ...] | None, k: int 
             res.crosscheck = cross_check(ext, bname, build.obligations, int(k), ctx.n, labels,
                                          eta=ctx.eta, mode=mode)
         if first:
-            res.moved = ctx.moved(bname, data, build.theta, build.expected)
+            ctx.mode = mode
+            res.moved = ctx.moved(bname, data, build.theta, build.expected, int(k))
         verdicts = (ctx.prove_algebra(build.obligations) if bname == "algebra"
                     else ctx.prove_smt(build.obligations, data_form))
     if res.crosscheck.get("status") == "disagree":
