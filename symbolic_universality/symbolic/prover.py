@@ -54,6 +54,7 @@ from .obligations import (
     step_written,
 )
 from .recheck import CHECKER as RECHECKER
+from .recheck import available as recheck_available
 from .recheck import recheck
 from .replay import Replay, random_data, replay_obligation, search_counterexample
 from .smt import decode_data, describe_model, sha256, smtlib_text, solve_many, solve_smtlib
@@ -262,7 +263,7 @@ class _Context:
                               find_counterexample=self.algebra_counterexample)
             if v.status == "proved":
                 v.extra["checkers"] = ["normal form (symbolic/normal.py)"]
-                if self.recheck:
+                if self.recheck and recheck_available():
                     t0 = time.perf_counter()
                     got, exp = ob.got, ob.expected
                     if ob.abbreviated is not None:  # the identity that was proved
