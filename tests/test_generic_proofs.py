@@ -117,6 +117,16 @@ def test_faults_refuted_in_both_modes_with_replay(fault) -> None:
         assert "exact replay" in v.counterexample["replay"]
 
 
+def test_fault_refuted_by_smt_in_both_modes() -> None:
+    base = _ext("worked", "linear-nobias")
+    ext = compile_extension(base.net, base.program, fault="gate_margin")
+    for report in (_generic(ext, "worked", backends=("smt",)),
+                   _fixed(ext, "worked", 2, classes="0,1", backends=("smt",))):
+        assert report.status == "refuted", report.message
+        v = report.first_failure()
+        assert v.backend == "smt" and "replayed exactly" in v.method
+
+
 def test_wrong_eta_refuted_generically() -> None:
     ext = _ext("worked", "linear-nobias")
     report = _generic(ext, "worked", eta=Fraction(1, 5))
