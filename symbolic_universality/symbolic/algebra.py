@@ -59,6 +59,23 @@ def _subexpressions(exprs: list[Any]) -> dict[sp.Basic, int]:
     return out
 
 
+def _maximal(exprs: list[Any], common: set[sp.Basic]) -> set[sp.Basic]:
+    """The members of ``common`` reached from ``exprs`` without passing through another."""
+    out: set[sp.Basic] = set()
+    seen: set[int] = set()
+    stack = [e for e in exprs if isinstance(e, sp.Basic)]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if e in common:
+            out.add(e)
+            continue
+        stack.extend(a for a in e.args if id(a) not in seen)
+    return out
+
+
 def abbreviate(got: list[Any], expected: list[Any]) -> tuple[list[Any], list[Any], int]:
     """Replace every *maximal* composite subexpression that occurs (structurally) on both
     sides by a fresh symbol ``_cse<i>`` (the normal form on the graph with shared
@@ -69,6 +86,15 @@ def abbreviate(got: list[Any], expected: list[Any]) -> tuple[list[Any], list[Any
     left = _subexpressions(got)
     right = _subexpressions(expected)
     common = {e for e, size in left.items() if size >= MIN_ABBREVIATE and e in right}
+    # keep only subexpressions that are maximal on *both* sides: one side using a common
+    # subexpression whole while the other uses its parts would hide the identity
+    for _ in range(64):
+        ml, mr = _maximal(got, common), _maximal(expected, common)
+        if ml == mr:
+            break
+        common -= ml ^ mr
+    else:
+        return got, expected, 0
     if not common:
         return got, expected, 0
     names: dict[sp.Basic, sp.Symbol] = {}
@@ -112,20 +138,46 @@ def decide_obligation(ob: Obligation, norm: Normalizer, *, n: int, c: int,
     """``(True, method, "")`` if proved; ``(None, method, detail)`` if not decided.
 
     First with the common subexpressions of the two sides abbreviated (:func:`abbreviate`;
-    ``ob.extra["abbreviated"]`` then holds the abbreviated sides the certificate and the
-    second checker use), then, if that does not decide it, fully expanded."""
+    ``ob.abbreviated`` then holds the sides as proved, which the certificate and the
+    second checker use), then per entry with its own, then fully expanded."""
     pairs = [(nm, a, b) for nm, a, b in zip(ob.names, ob.got, ob.expected, strict=True)
              if a != b]
-    if pairs:
-        got, exp, count = abbreviate([a for _, a, _ in pairs], [b for _, _, b in pairs])
+    if not pairs:
+        return True, "structural identity", ""
+    got, exp, count = abbreviate([a for _, a, _ in pairs], [b for _, _, b in pairs])
+    short = Normalizer()
+    proved_got: list[Any] = []
+    proved_exp: list[Any] = []
+    total = 0
+    full = 0
+    for (nm, a, b), ga, eb in zip(pairs, got, exp, strict=True):
+        # 1. abbreviated with the obligation's common subexpressions, 2. with this entry's
+        # own, 3. fully expanded
+        tries = [(ga, eb, count)] if count else []
         if count:
-            short = Normalizer()
-            ok, method, _ = _decide(ob, short, [nm for nm, _, _ in pairs], got, exp, n=n, c=c,
-                                    budget=budget)
+            tries.append(None)
+        tries.append((a, b, 0))
+        for t in tries:
+            if t is None:
+                g1, e1, c1 = abbreviate([a], [b])
+                if not c1:
+                    continue
+                t = (g1[0], e1[0], c1)
+            ok, _, detail = _decide(ob, short if t[2] else norm, [nm], [t[0]], [t[1]], n=n,
+                                    c=c, budget=budget)
             if ok:
-                ob.abbreviated = (got, exp, count)
-                return True, f"{method} on shared subexpressions ({count} abbreviated)", ""
-    return _decide(ob, norm, ob.names, ob.got, ob.expected, n=n, c=c, budget=budget)
+                proved_got.append(t[0])
+                proved_exp.append(t[1])
+                total += t[2]
+                full += not t[2]
+                break
+        else:
+            return None, "case analysis", detail
+    ob.abbreviated = (proved_got, proved_exp, total)
+    if full == len(pairs):
+        return True, "normal form", ""
+    return True, (f"normal form on shared subexpressions ({len(pairs) - full} of "
+                  f"{len(pairs)} entries abbreviated)"), ""
 
 
 def _decide(ob: Obligation, norm: Normalizer, names: list[str], gots: list[Any],
