@@ -205,15 +205,6 @@ def print_proof(report: ProofReport) -> None:
     if report.skipped:
         print(f"  skipped {len(report.skipped)} class assignment(s) on which the algorithm is "
               f"undefined: {report.skipped[0]['reason']}")
-    for h in report.lifting:
-        print(f"  lifting: {h['hypothesis']}: {h['detail']}")
-    print(f"  scope: {report.scope_text}")
-    for a in report.assumptions:
-        print(f"  assumed: {a}")
-    bad = [c for c in report.crosschecks if c.get("status") == "disagree"]
-    if report.crosschecks:
-        print(f"  semantics cross-check (exact backend at random rational points): "
-              f"{'DISAGREES: ' + bad[0]['detail'] if bad else 'agrees'}")
     print()
     print(f"verdict: {report.status.upper()} ({report.message}; {report.seconds} s)")
 
@@ -272,6 +263,15 @@ def run_prove(args: argparse.Namespace) -> int:
         scope=args.mode, executor=args.executor, scheduler=args.scheduler, recipe=recipe,
         recheck=not args.no_recheck)
     print_proof(report)
+    for h in report.lifting:
+        print(f"  lifting: {h['hypothesis']}: {h['detail']}")
+    print(f"  scope: {report.scope_text}")
+    for a in report.assumptions:
+        print(f"  assumed: {a}")
+    bad = [c for c in report.crosschecks if c.get("status") == "disagree"]
+    if report.crosschecks:
+        print(f"  semantics cross-check (exact backend at random rational points): "
+              f"{'DISAGREES: ' + bad[0]['detail'] if bad else 'agrees'}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(certificate(report), indent=2) + "\n")
