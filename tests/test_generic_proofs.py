@@ -244,3 +244,13 @@ def test_cli_generic_default_and_exit_codes(capsys) -> None:
     assert cli.main(["prove", "-a", "worked", "-n", "linear-nobias", "--symbolic", "d=2",
                      "--jobs", "0"]) == 2
     _ = np
+
+
+def test_expansion_limit_is_unknown_not_a_crash(monkeypatch) -> None:
+    from symbolic_universality.symbolic import normal
+
+    monkeypatch.setattr(normal, "MAX_TERMS", 0)
+    ext = _ext("gd", "mlp:2-2-2:relu", T=1)
+    rep = _generic(ext, "gd", backends=("algebra",))
+    assert rep.status == "unknown"
+    assert any(v.method == "normal form too large" for v in rep.verdicts)

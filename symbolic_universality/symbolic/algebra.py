@@ -23,7 +23,7 @@ from typing import Any
 
 import sympy as sp
 
-from .normal import Generator, NormalFormError, Normalizer, Poly
+from .normal import Generator, NormalFormError, NormalFormTooLarge, Normalizer, Poly
 from .obligations import Obligation
 from .verdict import Verdict
 
@@ -219,6 +219,9 @@ def prove_algebra(ob: Obligation, norm: Normalizer, *, n: int, c: int,
     t0 = time.perf_counter()
     try:
         ok, method, detail = decide_obligation(ob, norm, n=n, c=c)
+    except NormalFormTooLarge as exc:
+        return Verdict(ob.key, ob.step, ob.block, ob.lemma, ob.labels, "algebra", "unknown",
+                       time.perf_counter() - t0, "normal form too large", str(exc))
     except NormalFormError as exc:
         return Verdict(ob.key, ob.step, ob.block, ob.lemma, ob.labels, "algebra", "error",
                        time.perf_counter() - t0, "normal form", str(exc))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import re
 import signal
@@ -630,10 +631,33 @@ def _run_unit(ctx: _Context, bname: str, labels: tuple[int, ...] | None, k: int 
     return res
 
 
+#: A forked unit may use at most this fraction of the machine's memory (address space);
+#: beyond it the unit's obligations are ``unknown`` (memory limit), never proved.
+UNIT_MEMORY_FRACTION = 0.5
+
+
+def _limit_memory() -> None:
+    try:
+        import resource
+
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        limit = int(total * UNIT_MEMORY_FRACTION)
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 def _unit_in_child(conn: Any, args: tuple[Any, ...]) -> None:
+    _limit_memory()
     try:
         res = _run_unit(_STATE["ctx"], *args)
         conn.send(("ok", res))
+    except MemoryError:
+        conn.send(("memory", f"the unit ran out of its memory limit ({UNIT_MEMORY_FRACTION:.0%} "
+                             "of the machine's memory)"))
     except Exception as exc:  # noqa: BLE001 - reported as an error verdict, never as proved
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
@@ -684,8 +708,14 @@ def _run_forked(ctx: _Context, units: list[tuple[Any, ...]], jobs: int,
                     except EOFError:
                         kind, payload = "error", "the worker process died"
                     proc.join()
-                    results[i] = (payload if kind == "ok" else _failed_unit(
-                        ctx, args, "error", "worker", payload, now - t0))
+                    if kind == "ok":
+                        results[i] = payload
+                    elif kind == "memory":
+                        results[i] = _failed_unit(ctx, args, "unknown", "memory limit", payload,
+                                                  now - t0)
+                    else:
+                        results[i] = _failed_unit(ctx, args, "error", "worker", payload,
+                                                  now - t0)
                 elif limit is not None and now - t0 > limit:
                     proc.terminate()
                     proc.join()
