@@ -479,18 +479,21 @@ def exact_text(report: Any) -> str:
     return "\n".join(out)
 
 
-def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: int = 3,
+def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: int = 1,
           d: int | None = None, c: int | None = None,
           options: Mapping[str, Any] | Iterable[str] | None = None,
-          backends: Sequence[str] = ("algebra", "smt"), classes: str = "all",
-          registers: str = "free", timeout_ms: int = 10_000, budget_s: float | None = 60.0,
-          jobs: int = 1, smtlib_dir: str | None = None, fault: str | None = None,
-          eta: Fraction | None = None, reference: bool = True,
-          float_constants: str = "refuse", **prove_options: Any) -> ProveResult:
-    """Prove every GD step of the extension for symbolic data (sympy and/or z3).
+          backends: Sequence[str] = ("algebra", "smt"), classes: str | None = None,
+          mode: str = "generic", registers: str = "free", timeout_ms: int = 10_000,
+          budget_s: float | None = 60.0, jobs: int = 1, smtlib_dir: str | None = None,
+          fault: str | None = None, eta: Fraction | None = None, reference: bool = True,
+          float_constants: str = "refuse", executor: str = "local", scheduler: Any = None,
+          recheck: bool = True) -> ProveResult:
+    """Prove every GD step of the extension (sympy and/or z3).
 
-    The scope of the proof is stated in the result (``data["scope"]`` when the prover
-    gives one); ``verified`` only when every obligation was proved by every backend.
+    ``mode="generic"`` (the default; lemma *lifting*): one generic sample, the identities
+    lifted to every data set of every size; ``mode="fixed"``: every data set of ``n``
+    samples (label choices ``classes``: all, symbolic or one class per sample). The result
+    states its scope; ``verified`` only when every obligation was proved by every backend.
     """
     from .extension.compiler import compile_extension
     from .pipeline import compile_algorithm
@@ -498,20 +501,27 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
     from .symbolic.frontend import network_for, proof_text
     from .symbolic.prover import certificate, prove_extension
 
+    if mode not in ("generic", "fixed"):
+        raise UsageError(f"mode {mode!r}; choose generic (every data set of every size) or fixed")
+    generic = mode == "generic"
     spec = resolve_algorithm(algorithm)
     opts = _options(options, float_constants)
-    sizes = SymbolicSpec(n=n, d=d, c=c) if not isinstance(n, SymbolicSpec) else n
+    sizes = SymbolicSpec(n=1 if generic else n, d=d, c=c)
     net = network if not isinstance(network, str) else network_for(network, sizes)
     ext = compile_algorithm(spec, net, float_constants=_check_float_constants(float_constants),
                             **opts)
     if fault is not None:
         ext = compile_extension(net, ext.program, fault=fault)
-    cls = parse_classes(classes, sizes.n, net.c)
+    cls = parse_classes("symbolic" if generic else (classes or "all"), sizes.n, net.c)
+    recipe = {"algorithm": spec.name if spec.builtin else spec.source + ":" + spec.name,
+              "network": network if isinstance(network, str) else net.describe(),
+              "d": net.d, "c": net.c, "options": opts, "fault": fault}
     report = prove_extension(
         ext, n=sizes.n, classes=cls, backends=list(backends), algorithm=spec.name,
         options=opts, mode=registers, eta=eta, timeout_ms=timeout_ms, smtlib_dir=smtlib_dir,
         jobs=max(1, jobs), reference=reference and spec.builtin, budget_s=budget_s,
-        fault=fault, **prove_options)
+        fault=fault, scope=mode, executor=executor, scheduler=scheduler, recipe=recipe,
+        recheck=recheck)
     cert = certificate(report)
     status = report.status
     message = report.message
@@ -523,11 +533,19 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
     cert["kind"] = "prove"
     cert["status"] = status
     cert["verdict"] = message
-    head = (f"algorithm {spec.name} on {net.describe()}, symbolic data n = {sizes.n}, "
-            f"d = {net.d}, c = {net.c}, labels: {cls.describe()}\n"
-            f"extension: {ext.n_parameters} trainable parameters, K = {ext.K} GD steps, "
-            f"eta = {ext.eta}" + (f" (GD run with eta = {eta})" if eta else "")
-            + (f", fault {fault}" if fault else ""))
+    if generic:
+        head = (f"algorithm {spec.name} on {net.describe()}, generic mode: one generic sample "
+                f"(x in Q^{net.d}, y one-hot of {net.c} classes), lifted to every data set of "
+                "every size")
+    else:
+        head = (f"algorithm {spec.name} on {net.describe()}, symbolic data n = {sizes.n}, "
+                f"d = {net.d}, c = {net.c}, labels: {cls.describe()}")
+    head += (f"\nextension: {ext.n_parameters} trainable parameters, K = {ext.K} GD steps, "
+             f"eta = {ext.eta}" + (f" (GD run with eta = {eta})" if eta else "")
+             + (f", fault {fault}" if fault else "")
+             + f"\nbackends: {', '.join(backends)}; registers {registers}; z3 time limit "
+             f"{timeout_ms} ms per obligation; jobs {jobs}"
+             + (f"; dask at {scheduler}" if executor == "dask" else ""))
     return ProveResult("prove", status, message, head + "\n\n" + proof_text(report), cert,
                        report)
 

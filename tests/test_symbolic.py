@@ -261,7 +261,10 @@ def test_ncm_skips_assignments_with_an_empty_class():
     ext = compile_algorithm("ncm", net)
     report = prove_extension(ext, n=3, classes=parse_classes("all", 3, 2),
                              backends=["algebra"], algorithm="ncm")
-    assert report.status == "verified"
+    # proved where defined, but "6 of 8 assignments" is not "every data set": not verified
+    assert report.status == "partial"
+    assert "for 6 of 8 label assignments (2 skipped" in report.scope_text
+    assert all(s.status == "verified" for s in report.steps)
     # of the 2^3 assignments exactly (0,0,0) and (1,1,1) leave a class empty
     assert sorted(tuple(s["labels"]) for s in report.skipped) == [(0, 0, 0), (1, 1, 1)]
 
@@ -324,12 +327,18 @@ def _run(argv, capsys):
 ])
 def test_cli_prove(tmp_path, capsys, algorithm, network, extra, K):
     cert = tmp_path / "c.json"
-    code, out, err = _run(["prove", "--algorithm", algorithm, "--network", network,
-                           "--symbolic", "n=3,d=2", "--json", str(cert), *extra], capsys)
-    assert code == 0, out + err
-    assert "verdict: VERIFIED" in out
+    code, out, err = _run(["prove", "--mode", "fixed", "--algorithm", algorithm,
+                           "--network", network, "--symbolic", "n=3,d=2", "--json", str(cert),
+                           *extra], capsys)
     data = json.loads(cert.read_text())
-    assert data["status"] == "verified"
+    if algorithm == "ncm":  # undefined on 2 of 8 assignments: proved there, not "all data"
+        assert code == 1 and "verdict: PARTIAL" in out, out + err
+        assert data["status"] == "unknown" and data["scope"]["status"] == "partial"
+        assert "for 6 of 8 label assignments" in data["scope"]["text"]
+    else:
+        assert code == 0, out + err
+        assert "verdict: VERIFIED" in out
+        assert data["status"] == "verified"
     assert data["schema"] == "symbolic_universality/certificate/v1"
     assert data["gd_steps"] == K and len(data["steps"]) == K + 1
     assert data["inert_after_K"] is True and data["final_weights_equal"] is True
@@ -345,17 +354,19 @@ def test_cli_prove(tmp_path, capsys, algorithm, network, extra, K):
 
 
 def test_cli_prove_reports_a_fault_with_exit_1(capsys):
-    code, out, _ = _run(["prove", "-a", "worked", "-n", "linear-nobias", "--symbolic",
-                         "n=3,d=2", "--classes", "0,1,0", "--fault", "register_nonzero"],
+    code, out, _ = _run(["prove", "--mode", "fixed", "-a", "worked", "-n", "linear-nobias",
+                         "--symbolic", "n=3,d=2", "--classes", "0,1,0", "--fault",
+                         "register_nonzero"],
                         capsys)
     assert code == 1 and "verdict: REFUTED" in out and "exact replay" in out
 
 
 @pytest.mark.parametrize("argv", [
-    ["prove", "-a", "gd", "-n", "linear", "--symbolic", "3,2"],
-    ["prove", "-a", "gd", "-n", "linear", "--symbolic", "n=3"],
+    ["prove", "--mode", "fixed", "-a", "gd", "-n", "linear", "--symbolic", "3,2"],
+    ["prove", "--mode", "fixed", "-a", "gd", "-n", "linear", "--symbolic", "n=3"],
     ["prove", "-a", "gd", "-n", "mlp:2-3-2:relu", "--symbolic", "n=3,d=4"],
-    ["prove", "-a", "gd", "-n", "linear", "--symbolic", "n=3,d=2", "--classes", "0,2,0"],
+    ["prove", "--mode", "fixed", "-a", "gd", "-n", "linear", "--symbolic", "n=3,d=2",
+     "--classes", "0,2,0"],
     ["prove", "-a", "gd", "-n", "linear", "--symbolic", "n=3,d=2", "--backend", "cvc"],
 ])
 def test_cli_usage_errors(capsys, argv):

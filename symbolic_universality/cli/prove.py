@@ -57,10 +57,27 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def setup_prove(p: argparse.ArgumentParser) -> None:
-    _common(p)
-    p.add_argument("--classes", default="all",
-                   help="labels: all (every class assignment; default), symbolic (one proof "
-                        "for every one-hot labelling) or one class per sample, e.g. 0,1,0")
+    add_problem_arguments(p, dataset=False)
+    p.add_argument("--mode", choices=("generic", "fixed"), default="generic",
+                   help="generic (default): one generic sample, lifted to every data set of "
+                        "every size (lemma lifting); fixed: every data set of n samples "
+                        "(--symbolic n=N)")
+    p.add_argument("--symbolic", default=None, metavar="n=N,d=D",
+                   help="fixed mode: N samples of dimension D (c=C classes for linear "
+                        f"networks, default {DEFAULT_C}); generic mode: only d= and c= are "
+                        "read (linear networks)")
+    p.add_argument("--registers", choices=MODES, default="free",
+                   help="free: earlier registers as symbols (all register contents; default; "
+                        "the only choice in generic mode); data: registers as expressions "
+                        "in the data (fixed mode)")
+    p.add_argument("--budget", type=positive_float_arg, default=DEFAULT_BUDGET_S, metavar="S",
+                   help="algebra time limit in seconds per unit of work (one GD step for one "
+                        f"label choice; default {DEFAULT_BUDGET_S:g}); the unit runs in its own "
+                        "process and is stopped safely; beyond it: unknown")
+    p.add_argument("--classes", default=None,
+                   help="fixed mode labels: all (every class assignment; default), symbolic "
+                        "(one proof for every one-hot labelling) or one class per sample, "
+                        "e.g. 0,1,0")
     p.add_argument("--backend", default="both", help="algebra, smt or both (default both)")
     p.add_argument("--timeout", type=positive_int_arg, default=DEFAULT_TIMEOUT_MS, metavar="MS",
                    help=f"z3 time limit per obligation in ms (default {DEFAULT_TIMEOUT_MS}); "
@@ -70,14 +87,21 @@ def setup_prove(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smtlib", metavar="DIR", type=path_arg,
                    help="write every SMT obligation as SMT-LIB2")
     p.add_argument("--jobs", type=positive_int_arg, default=1,
-                   help="z3 worker processes (default 1)")
+                   help="worker processes for independent units of work (default 1)")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local processes (default) or a dask.distributed cluster")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="dask scheduler address, e.g. tcp://127.0.0.1:8786 (--executor dask)")
     p.add_argument("--fault", choices=FAULTS, default=None,
                    help="break the construction on purpose (negative control)")
     p.add_argument("--eta", type=positive_fraction_arg, default=None,
                    help="run GD with this step size instead of the construction's "
                         "(negative control)")
     p.add_argument("--no-reference", action="store_true",
-                   help="skip T1 (program output = independent reference algorithm)")
+                   help="skip T1 (program output = independent reference algorithm; fixed "
+                        "mode only)")
+    p.add_argument("--no-recheck", action="store_true",
+                   help="skip the FLINT re-check of algebra proofs")
 
 
 def setup_rules(p: argparse.ArgumentParser) -> None:
@@ -91,22 +115,34 @@ def setup_rules(p: argparse.ArgumentParser) -> None:
 
 
 def run_prove(args: argparse.Namespace) -> int:
-    """prove every GD step of an extension for all data (algebra and/or SMT)"""
+    """prove every GD step of an extension for every data set (algebra and/or SMT)"""
     from .. import api
     from ..files import check_writable, remove_stale
     from ..symbolic.data import parse_symbolic
 
     if args.json:
         check_writable(args.json, "certificate")
-    sizes = parse_symbolic(args.symbolic)
+    generic = args.mode == "generic"
+    if args.symbolic is None and not generic:
+        raise UsageError("--mode fixed needs --symbolic n=N,d=D (the data set size)")
+    sizes = parse_symbolic(args.symbolic or "n=1")
+    if args.executor == "dask" and not args.scheduler:
+        raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
+    if generic and args.registers != "free":
+        raise UsageError("--mode generic needs --registers free; use --mode fixed for data")
+    if generic and args.classes not in (None, "symbolic"):
+        raise UsageError("--classes applies to --mode fixed; the generic mode covers every "
+                         "label of one generic sample")
     backends = _backends(args.backend)
     try:
         result = api.prove(
             args.algorithm, args.network, n=sizes.n, d=sizes.d, c=sizes.c,
-            options=algorithm_options(args), backends=backends, classes=args.classes,
+            options=algorithm_options(args), backends=backends,
+            classes=args.classes or ("symbolic" if generic else "all"), mode=args.mode,
             registers=args.registers, timeout_ms=args.timeout, budget_s=args.budget,
             jobs=args.jobs, smtlib_dir=args.smtlib, fault=args.fault, eta=args.eta,
-            reference=not args.no_reference, float_constants=args.float_constants)
+            reference=not args.no_reference, float_constants=args.float_constants,
+            executor=args.executor, scheduler=args.scheduler, recheck=not args.no_recheck)
     except BaseException:
         remove_stale(args.json)
         raise

@@ -82,6 +82,8 @@ LEMMAS: list[Lemma] = [
           {"one_hot": False}),
     Lemma("order", "symbolic_universality/program/tracer.py (refusal of order-dependent A)",
           {"reduction": "online"}),
+    Lemma("lifting", "symbolic_universality/symbolic/lifting.py, prover.py (prove --mode "
+          "generic: every data set of every size)", {"reduction": "sum"}),
 ]
 
 

@@ -19,12 +19,104 @@ import itertools
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
-from .normal import Generator, NormalFormError, Normalizer, Poly
+import sympy as sp
+
+from .normal import Generator, NormalFormError, NormalFormTooLarge, Normalizer, Poly
 from .obligations import Obligation
 from .verdict import Verdict
 
-__all__ = ["decide_obligation", "prove_algebra"]
+__all__ = ["abbreviate", "decide_obligation", "prove_algebra"]
+
+#: Common subexpressions smaller than this many DAG nodes are not abbreviated.
+MIN_ABBREVIATE = 4
+
+
+def _subexpressions(exprs: list[Any]) -> dict[sp.Basic, int]:
+    """Every composite subexpression of ``exprs`` (each object once) with its DAG size."""
+    sizes: dict[int, int] = {}
+    out: dict[sp.Basic, int] = {}
+    for root in exprs:
+        if not isinstance(root, sp.Basic):
+            continue
+        stack: list[tuple[sp.Basic, bool]] = [(root, False)]
+        while stack:
+            e, done = stack.pop()
+            if id(e) in sizes:
+                continue
+            if not e.args:
+                sizes[id(e)] = 1
+                continue
+            if not done:
+                stack.append((e, True))
+                stack.extend((a, False) for a in e.args if id(a) not in sizes)
+                continue
+            size = 1 + sum(sizes.get(id(a), 1) for a in e.args)
+            sizes[id(e)] = size
+            if e.is_Add or e.is_Mul or e.is_Pow:
+                out[e] = max(out.get(e, 0), size)
+    return out
+
+
+def _maximal(exprs: list[Any], common: set[sp.Basic]) -> set[sp.Basic]:
+    """The members of ``common`` reached from ``exprs`` without passing through another."""
+    out: set[sp.Basic] = set()
+    seen: set[int] = set()
+    stack = [e for e in exprs if isinstance(e, sp.Basic)]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if e in common:
+            out.add(e)
+            continue
+        stack.extend(a for a in e.args if id(a) not in seen)
+    return out
+
+
+def abbreviate(got: list[Any], expected: list[Any]) -> tuple[list[Any], list[Any], int]:
+    """Replace every *maximal* composite subexpression that occurs (structurally) on both
+    sides by a fresh symbol ``_cse<i>`` (the normal form on the graph with shared
+    subexpressions: equal parts are not expanded). Sound: an identity in the fresh symbols
+    holds for every value of them, in particular for the abbreviated values. Step and
+    reciprocal atoms are kept (their rules need their arguments); their arguments are
+    abbreviated like everything else. Returns the new sides and the number of symbols."""
+    left = _subexpressions(got)
+    right = _subexpressions(expected)
+    common = {e for e, size in left.items() if size >= MIN_ABBREVIATE and e in right}
+    # keep only subexpressions that are maximal on *both* sides: one side using a common
+    # subexpression whole while the other uses its parts would hide the identity
+    for _ in range(64):
+        ml, mr = _maximal(got, common), _maximal(expected, common)
+        if ml == mr:
+            break
+        common -= ml ^ mr
+    else:
+        return got, expected, 0
+    if not common:
+        return got, expected, 0
+    names: dict[sp.Basic, sp.Symbol] = {}
+    memo: dict[int, Any] = {}
+
+    def rebuild(e: Any) -> Any:
+        if not isinstance(e, sp.Basic) or not e.args:
+            return e
+        hit = memo.get(id(e))
+        if hit is not None:
+            return hit
+        if e in common:
+            out = names.get(e)
+            if out is None:
+                out = names[e] = sp.Symbol(f"_cse{len(names)}")
+        else:
+            new = [rebuild(a) for a in e.args]
+            out = e if all(a is b for a, b in zip(new, e.args, strict=True)) else e.func(*new)
+        memo[id(e)] = out
+        return out
+
+    return [rebuild(e) for e in got], [rebuild(e) for e in expected], len(names)
 
 
 def _label_assignments(norm: Normalizer, n: int, c: int
@@ -43,10 +135,56 @@ def _label_assignments(norm: Normalizer, n: int, c: int
 
 def decide_obligation(ob: Obligation, norm: Normalizer, *, n: int, c: int,
                       budget: int = 256) -> tuple[bool | None, str, str]:
-    """``(True, method, "")`` if proved; ``(None, method, detail)`` if not decided."""
+    """``(True, method, "")`` if proved; ``(None, method, detail)`` if not decided.
+
+    First with the common subexpressions of the two sides abbreviated (:func:`abbreviate`;
+    ``ob.abbreviated`` then holds the sides as proved, which the certificate and the
+    second checker use), then per entry with its own, then fully expanded."""
+    pairs = [(nm, a, b) for nm, a, b in zip(ob.names, ob.got, ob.expected, strict=True)
+             if a != b]
+    if not pairs:
+        return True, "structural identity", ""
+    got, exp, count = abbreviate([a for _, a, _ in pairs], [b for _, _, b in pairs])
+    short = Normalizer()
+    proved_got: list[Any] = []
+    proved_exp: list[Any] = []
+    total = 0
+    full = 0
+    for (nm, a, b), ga, eb in zip(pairs, got, exp, strict=True):
+        # 1. abbreviated with the obligation's common subexpressions, 2. with this entry's
+        # own, 3. fully expanded
+        tries = [(ga, eb, count)] if count else []
+        if count:
+            tries.append(None)
+        tries.append((a, b, 0))
+        for t in tries:
+            if t is None:
+                g1, e1, c1 = abbreviate([a], [b])
+                if not c1:
+                    continue
+                t = (g1[0], e1[0], c1)
+            ok, _, detail = _decide(ob, short if t[2] else norm, [nm], [t[0]], [t[1]], n=n,
+                                    c=c, budget=budget)
+            if ok:
+                proved_got.append(t[0])
+                proved_exp.append(t[1])
+                total += t[2]
+                full += not t[2]
+                break
+        else:
+            return None, "case analysis", detail
+    ob.abbreviated = (proved_got, proved_exp, total)
+    if full == len(pairs):
+        return True, "normal form", ""
+    return True, (f"normal form on shared subexpressions ({len(pairs) - full} of "
+                  f"{len(pairs)} entries abbreviated)"), ""
+
+
+def _decide(ob: Obligation, norm: Normalizer, names: list[str], gots: list[Any],
+            exps: list[Any], *, n: int, c: int, budget: int) -> tuple[bool | None, str, str]:
     residues: list[tuple[str, Poly]] = []
     structural = 0
-    for name, a, b in zip(ob.names, ob.got, ob.expected, strict=True):
+    for name, a, b in zip(names, gots, exps, strict=True):
         if a == b:  # the same expression tree: equal for every value of every symbol
             structural += 1
             continue
@@ -54,7 +192,7 @@ def decide_obligation(ob: Obligation, norm: Normalizer, *, n: int, c: int,
         if p:
             residues.append((name, p))
     if not residues:
-        method = "structural identity" if structural == len(ob.names) else "normal form"
+        method = "structural identity" if structural == len(names) else "normal form"
         return True, method, ""
     for name, p in residues:
         r = norm.decide_zero(p, budget)
@@ -81,6 +219,9 @@ def prove_algebra(ob: Obligation, norm: Normalizer, *, n: int, c: int,
     t0 = time.perf_counter()
     try:
         ok, method, detail = decide_obligation(ob, norm, n=n, c=c)
+    except NormalFormTooLarge as exc:
+        return Verdict(ob.key, ob.step, ob.block, ob.lemma, ob.labels, "algebra", "unknown",
+                       time.perf_counter() - t0, "normal form too large", str(exc))
     except NormalFormError as exc:
         return Verdict(ob.key, ob.step, ob.block, ob.lemma, ob.labels, "algebra", "error",
                        time.perf_counter() - t0, "normal form", str(exc))

@@ -90,6 +90,18 @@ def proof_text(report: ProofReport) -> str:
     if report.skipped:
         out.append(f"  skipped {len(report.skipped)} class assignment(s) on which the algorithm is "
               f"undefined: {report.skipped[0]['reason']}")
+    for h in getattr(report, "lifting", []) or []:
+        out.append(f"  lifting: {h['hypothesis']}: {h['detail']}")
+    scope = getattr(report, "scope_text", "")
+    if scope:
+        out.append(f"  scope: {scope}")
+    for a in getattr(report, "assumptions", []) or []:
+        out.append(f"  assumed: {a}")
+    checks = getattr(report, "crosschecks", []) or []
+    bad = [c for c in checks if c.get("status") == "disagree"]
+    if checks:
+        out.append("  semantics cross-check (exact backend at random rational points): "
+                   + ("DISAGREES: " + bad[0]["detail"] if bad else "agrees"))
     out += ["", f"prove: {report.status.upper()} ({report.message}; {report.seconds} s)"]
     return "\n".join(out)
 

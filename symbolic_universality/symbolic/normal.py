@@ -41,11 +41,21 @@ from ..backends.symbolic import Recip
 Monomial = tuple[int, ...]  # sorted generator ids, repeated for powers (x^2 = (x, x))
 ONE: Monomial = ()
 
-__all__ = ["Generator", "NormalFormError", "Normalizer", "Poly"]
+__all__ = ["MAX_TERMS", "Generator", "NormalFormError", "NormalFormTooLarge", "Normalizer",
+           "Poly"]
 
 
 class NormalFormError(ValueError):
     """An expression outside the fragment the normal form covers (with the operation)."""
+
+
+class NormalFormTooLarge(NormalFormError):
+    """An expanded polynomial exceeded :data:`MAX_TERMS` terms (undecided, not an error)."""
+
+
+#: A product whose expansion exceeds this many terms stops the normal form (``unknown``),
+#: so a failed abbreviation cannot exhaust the memory.
+MAX_TERMS = 2_000_000
 
 
 class Poly:
@@ -218,6 +228,9 @@ class Normalizer:
             for m2, c2 in b.items():
                 m = mono(m1, m2) if m1 and m2 else (m1 or m2)
                 out[m] = get(m, 0) + c1 * c2
+        if len(out) > MAX_TERMS:
+            raise NormalFormTooLarge(
+                f"an expanded product has {len(out)} terms (more than {MAX_TERMS})")
         return Poly(out, p.den * q.den)
 
     def power(self, p: Poly, k: int) -> Poly:

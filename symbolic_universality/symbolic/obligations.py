@@ -59,6 +59,8 @@ class Obligation:
     got: list[Any]
     expected: list[Any]
     premises: list[Any] = field(default_factory=list)
+    #: set by the algebra prover: the sides with their common subexpressions abbreviated
+    abbreviated: Any = None
 
     @property
     def key(self) -> str:

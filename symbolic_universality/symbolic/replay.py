@@ -91,7 +91,7 @@ def replay_obligation(ext: Extension, step: int, block: str, x: np.ndarray,
         flat = np.concatenate([np.asarray(h, dtype=object).reshape(-1) for h in aux])
         return _compare("aux", flat, np.full(flat.shape, Fraction(0), dtype=object))
     theta = ext.predicted(step, registers)
-    new = gd_step(ext, theta, x, y, run_eta, prune=True)
+    new = gd_step(ext, theta, x, y, run_eta, prune=False)  # unpruned: independent of pruning
     if step < K:
         expected = ext.predicted(step + 1, registers)[block]
     elif block == "w":

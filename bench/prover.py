@@ -1,0 +1,101 @@
+"""Benchmarks of ``symuni prove``: generic-sample proofs, growth with T, width and d, jobs.
+
+Each row runs ``python -m symbolic_universality prove ...`` in a fresh process and records
+the wall time, the CPU time of that process (user + system: the machine is shared, so
+wall time alone overstates the cost), the verdict and the scope line. A row that runs past
+``--timeout`` seconds is reported as such (never as proved).
+
+    python bench/prover.py                 # every row (long: includes the digits shape)
+    python bench/prover.py --only quick    # worked, gd T=3 on mlp:4-5-3, jobs 1 vs 2
+    python bench/prover.py --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+QUICK = [
+    ("worked example, both backends", ["-a", "worked", "-n", "linear-nobias",
+                                       "--symbolic", "d=2"]),
+    ("gd T=3 mlp:4-5-3:relu, algebra", ["-a", "gd", "-n", "mlp:4-5-3:relu", "--T", "3",
+                                        "--backend", "algebra"]),
+    ("gd T=3 mlp:4-5-3:relu, both", ["-a", "gd", "-n", "mlp:4-5-3:relu", "--T", "3"]),
+]
+GROWTH_T = [(f"gd T={t} mlp:4-5-3:relu, algebra",
+             ["-a", "gd", "-n", "mlp:4-5-3:relu", "--T", str(t), "--backend", "algebra"])
+            for t in (1, 2, 3, 5, 8)]
+GROWTH_WIDTH = [(f"gd T=2 mlp:4-{h}-3:relu, algebra",
+                 ["-a", "gd", "-n", f"mlp:4-{h}-3:relu", "--T", "2", "--backend", "algebra"])
+                for h in (5, 10, 20)]
+GROWTH_D = [(f"gd T=2 mlp:{d}-5-3:relu, algebra",
+             ["-a", "gd", "-n", f"mlp:{d}-5-3:relu", "--T", "2", "--backend", "algebra"])
+            for d in (4, 16, 64)]
+JOBS = [(f"gd T=5 mlp:4-5-3:relu, algebra, --jobs {j}",
+         ["-a", "gd", "-n", "mlp:4-5-3:relu", "--T", "5", "--backend", "algebra",
+          "--jobs", str(j)]) for j in (1, 2)]
+DIGITS = [(f"gd T={t} mlp:64-32-10:relu (digits shape), algebra",
+           ["-a", "gd", "-n", "mlp:64-32-10:relu", "--T", str(t), "--backend", "algebra",
+            "--budget", "3600"]) for t in (1, 10)]
+GROUPS = {"quick": QUICK + JOBS, "T": GROWTH_T, "width": GROWTH_WIDTH, "d": GROWTH_D,
+          "jobs": JOBS, "digits": DIGITS}
+
+
+def run_row(name: str, argv: list[str], timeout: float) -> dict[str, Any]:
+    """One ``symuni prove`` run in a fresh process: wall and CPU seconds, verdict, scope."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "symbolic_universality", "prove", *argv],
+                              capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=ROOT)
+        out, code = proc.stdout, proc.returncode
+    except subprocess.TimeoutExpired:
+        out, code = "", None
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    verdict = re.search(r"^verdict: (\w+)", out, re.M)
+    scope = re.search(r"^  scope: (.*)$", out, re.M)
+    return {"row": name, "argv": argv, "exit": code, "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2),
+            "verdict": verdict.group(1) if verdict else ("TIMEOUT" if code is None else "?"),
+            "scope": scope.group(1) if scope else ""}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", default=",".join(GROUPS),
+                   help=f"comma-separated groups: {', '.join(GROUPS)}")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds per row")
+    p.add_argument("--json", metavar="FILE")
+    args = p.parse_args(argv)
+    rows = []
+    seen = set()
+    for group in args.only.split(","):
+        for name, a in GROUPS[group.strip()]:
+            if name in seen:
+                continue
+            seen.add(name)
+            r = run_row(name, a, args.timeout)
+            rows.append(r)
+            print(f"| {r['row']} | {r['verdict']} | {r['wall_s']} s | {r['cpu_s']} s |",
+                  flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
