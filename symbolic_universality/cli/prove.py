@@ -125,7 +125,11 @@ def run_prove(args: argparse.Namespace) -> int:
     generic = args.mode == "generic"
     if args.symbolic is None and not generic:
         raise UsageError("--mode fixed needs --symbolic n=N,d=D (the data set size)")
-    sizes = parse_symbolic(args.symbolic or "n=1")
+    text = args.symbolic or "n=1"
+    if generic:  # one generic sample: only d= and c= matter
+        text = ",".join(["n=1", *(q for q in text.split(",")
+                                  if q.strip() and not q.strip().startswith("n"))])
+    sizes = parse_symbolic(text)
     if args.executor == "dask" and not args.scheduler:
         raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
     if generic and args.registers != "free":
