@@ -525,6 +525,9 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
     cert = certificate(report)
     status = report.status
     message = report.message
+    if status == "partial":  # proved for part of the data only: not a proof of the claim
+        status = "unknown"
+        message = f"partial, not for all data: {message}"
     if report.skipped and status == "verified":
         status = "unknown"
         message = (f"proved for {len(cls.assignments) - len(report.skipped)} of "

@@ -27,7 +27,7 @@ from . import (
 )
 
 MODES = ("free", "data")
-DEFAULT_BUDGET_S = 60.0
+DEFAULT_BUDGET_S = 600.0
 
 
 def _backends(text: str) -> list[str]:
