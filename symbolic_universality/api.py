@@ -484,7 +484,7 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
           options: Mapping[str, Any] | Iterable[str] | None = None,
           backends: Sequence[str] = ("algebra", "smt"), classes: str | None = None,
           mode: str = "generic", registers: str = "free", timeout_ms: int = 10_000,
-          budget_s: float | None = 60.0, jobs: int = 1, smtlib_dir: str | None = None,
+          budget_s: float | None = 600.0, jobs: int = 1, smtlib_dir: str | None = None,
           fault: str | None = None, eta: Fraction | None = None, reference: bool = True,
           float_constants: str = "refuse", executor: str = "local", scheduler: Any = None,
           recheck: bool = True) -> ProveResult:
