@@ -46,41 +46,27 @@ def fraction_arg(text: str) -> Fraction:
             f"{text!r} is not an exact number; write it as 1/10 or 0.1") from None
 
 
-def positive_fraction_arg(text: str) -> Fraction:
-    v = fraction_arg(text)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return v
+def _bounded(read: Callable[[str], Any], what: str, ok: Callable[[Any], bool],
+             bound: str) -> Callable[[str], Any]:
+    """An argparse type: ``read`` the text (else "not a WHAT"), then require ``ok`` (BOUND)."""
+    def parse(text: str) -> Any:
+        try:
+            v = read(text)
+        except (ValueError, ZeroDivisionError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {bound}")
+        return v
+
+    return parse
 
 
-def positive_int_arg(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return v
-
-
-def nonnegative_int_arg(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return v
-
-
-def positive_float_arg(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive finite number")
-    return v
+positive_fraction_arg = _bounded(Fraction, "an exact number; write it as 1/10 or 0.1",
+                                 lambda v: v > 0, "positive")
+positive_int_arg = _bounded(int, "a whole number", lambda v: v >= 1, "at least 1")
+nonnegative_int_arg = _bounded(int, "a whole number", lambda v: v >= 0, "0 or more")
+positive_float_arg = _bounded(float, "a number", lambda v: math.isfinite(v) and v > 0,
+                              "a positive finite number")
 
 
 def path_arg(text: str) -> str:

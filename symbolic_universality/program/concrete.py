@@ -61,6 +61,7 @@ from .tracer import (
     Traced,
     TraceError,
     Tracer,
+    ValueSurface,
     broadcast_shape,
     exact_array,
     mean_arity,
@@ -138,7 +139,7 @@ def _numbers(run: _Run, value: Any) -> np.ndarray:
     return np.asarray(arr, dtype=np.float64) if arr.size else np.zeros(arr.shape)
 
 
-class Concrete:
+class Concrete(ValueSurface):
     """A concrete value: numbers, the mask of its undefined entries, per-sample or not."""
 
     __array_priority__ = 1000
@@ -268,12 +269,6 @@ class Concrete:
     def __rpow__(self, base: Any) -> Any:
         raise TraceError("a power with a traced exponent is not network-computable; for "
                          "e**a use the float-only lang.exp(a)")
-
-    def _refuse_op(self, *_: Any) -> Any:
-        raise TraceError("floor division and remainder are not network-computable; "
-                         "use / (with lang.recip for traced divisors)")
-
-    __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __divmod__ = _refuse_op
 
     # -- comparisons (0/1 numbers)
     def _cmp(self, op: str, o: Any) -> Any:
@@ -413,10 +408,6 @@ class Concrete:
             return self  # the identity selection (the graph adds no node)
         return Concrete(self.val[norm], None, self.sample, _mixed(self))
 
-    def __setitem__(self, key: Any, value: Any) -> None:
-        raise TraceError("traced values are immutable; build a new value with lang.concat, "
-                         "lang.where or arithmetic")
-
     # -- plain Python on numbers
     def _one_number(self, what: str) -> Any:
         if self.undefined:
@@ -447,11 +438,6 @@ class Concrete:
         if self.shape == ():
             raise TraceError("a traced scalar cannot be iterated over")
         return iter([self[i] for i in range(self.shape[0])])
-
-    def __len__(self) -> int:
-        if self.shape == ():
-            raise TraceError("a traced scalar has no length")
-        return self.shape[0]
 
     def __copy__(self) -> Concrete:
         return self

@@ -313,7 +313,33 @@ def _graph(fn: Callable[..., Node], *args: Any) -> Node:
 # --------------------------------------------------------------------------- values
 
 
-class Traced:
+class ValueSurface:
+    """What traced and concrete values share word for word: refusals, ``len``.
+
+    ``Traced`` (here) and ``program.concrete.Concrete`` inherit it, so the two readings of
+    the user's function refuse exactly the same things with exactly the same sentences.
+    """
+
+    __slots__ = ()
+
+    def _refuse_op(self, *_: Any) -> Any:
+        raise TraceError("floor division and remainder are not network-computable; "
+                         "use / (with lang.recip for traced divisors)")
+
+    __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __divmod__ = _refuse_op
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        raise TraceError("traced values are immutable; build a new value with lang.concat, "
+                         "lang.where or arithmetic")
+
+    def __len__(self) -> int:
+        shape: tuple[int, ...] = self.shape  # type: ignore[attr-defined]
+        if shape == ():
+            raise TraceError("a traced scalar has no length")
+        return shape[0]
+
+
+class Traced(ValueSurface):
     """A traced value: wraps a graph node; arithmetic builds the graph (never resolved)."""
 
     __array_priority__ = 1000
@@ -398,12 +424,6 @@ class Traced:
     def __rpow__(self, base: Any) -> Traced:
         raise TraceError("a power with a traced exponent is not network-computable; for "
                          "e**a use the float-only lang.exp(a)")
-
-    def _refuse_op(self, *_: Any) -> Any:
-        raise TraceError("floor division and remainder are not network-computable; "
-                         "use / (with lang.recip for traced divisors)")
-
-    __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __divmod__ = _refuse_op
 
     # -- comparisons: 0/1 values by the Heaviside unit (never decided at trace time)
     def __gt__(self, o: Any) -> Traced:  # type: ignore[override]
@@ -523,10 +543,6 @@ class Traced:
         _, flat, out_shape = normalize_index(key, self.shape)
         return self._wrap(gather(self.node, flat, out_shape))
 
-    def __setitem__(self, key: Any, value: Any) -> None:
-        raise TraceError("traced values are immutable; build a new value with lang.concat, "
-                         "lang.where or arithmetic")
-
     # -- refusals: what tracing cannot decide
     def __bool__(self) -> bool:
         raise TraceError(BOOL_REFUSAL)
@@ -558,11 +574,6 @@ class Traced:
         if self.shape == ():
             raise TraceError("a traced scalar cannot be iterated over")
         return iter([self[i] for i in range(self.shape[0])])
-
-    def __len__(self) -> int:
-        if self.shape == ():
-            raise TraceError("a traced scalar has no length")
-        return self.shape[0]
 
     def __copy__(self) -> Traced:
         return self
