@@ -21,7 +21,7 @@ from typing import Any
 
 from . import api
 
-__all__ = ["assert_refuted", "assert_verified"]
+__all__ = ["assert_refuted", "assert_verified", "check_against"]
 
 
 def assert_verified(algorithm: Any, network: Any = "linear", data: Any = "tiny",
@@ -49,3 +49,16 @@ def assert_refuted(algorithm: Any, network: Any = "linear", data: Any = "tiny", 
         raise AssertionError(f"refuted, but not by {check!r}: {result.message}\n"
                              f"{result.summary()}")
     return result
+
+
+def check_against(ext: Any, x: Any, y: Any, reference: Any, *, oracle: str = "off",
+                  **kwargs: Any) -> Any:
+    """``verify.steps.check_exact`` of an extension against one independent ``A(D)``.
+
+    The gradient oracle is off unless asked for (the reference is independent already);
+    the other keyword arguments go to ``check_exact``. Returns its ``Report``.
+    """
+    from .verify.steps import check_exact
+
+    return check_exact(ext, x, y, references={"numpy reference": reference}, oracle=oracle,
+                       **kwargs)

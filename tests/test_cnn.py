@@ -7,7 +7,6 @@ hand computations; the graph forms are compared with the plain-NumPy reference
 
 from __future__ import annotations
 
-import inspect
 import time
 from fractions import Fraction as F
 
@@ -33,23 +32,12 @@ from symbolic_universality.networks import (
 )
 from symbolic_universality.networks.mlp import loss_gradient
 from symbolic_universality.program.tracer import trace
-from symbolic_universality.verify.steps import check_exact
+from symbolic_universality.testing import check_against
 from symbolic_universality.zoo import references as ref
 from symbolic_universality.zoo.algorithms import ALGORITHMS
 from symbolic_universality.zoo.datasets import load_dataset
 
-_CHECK_PARAMS = inspect.signature(check_exact).parameters
-
-
-def _check(ext, x, y, w, *, oracle: str = "off", **kw):
-    """``check_exact`` against the reference ``w`` (the torch oracle off unless asked: the
-    references here are independent already, and CI time is short)."""
-    if "references" in _CHECK_PARAMS:
-        kw["references"] = {"numpy reference": w}
-        kw["oracle"] = oracle
-    else:
-        kw["reference_w"] = w
-    return check_exact(ext, x, y, **kw)
+_check = check_against
 
 
 def _frac(a) -> np.ndarray:

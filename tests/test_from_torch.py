@@ -7,7 +7,6 @@ gradients, exactly on dyadic weights and integer inputs (where float64 is exact)
 
 from __future__ import annotations
 
-import inspect
 from fractions import Fraction as F
 
 import numpy as np
@@ -27,23 +26,12 @@ from symbolic_universality.networks.torch_import import (  # noqa: E402
     torch_weights,
 )
 from symbolic_universality.program.tracer import trace  # noqa: E402
-from symbolic_universality.verify.steps import check_exact  # noqa: E402
+from symbolic_universality.testing import check_against  # noqa: E402
 from symbolic_universality.zoo import references as ref  # noqa: E402
 from symbolic_universality.zoo.algorithms import ALGORITHMS  # noqa: E402
 from symbolic_universality.zoo.datasets import load_dataset  # noqa: E402
 
-_CHECK_PARAMS = inspect.signature(check_exact).parameters
-
-
-def _check(ext, x, y, w, *, oracle: str = "off", **kw):
-    """``check_exact`` against the reference ``w`` (the torch oracle off unless asked: the
-    references here are independent already, and CI time is short)."""
-    if "references" in _CHECK_PARAMS:
-        kw["references"] = {"numpy reference": w}
-        kw["oracle"] = oracle
-    else:
-        kw["reference_w"] = w
-    return check_exact(ext, x, y, **kw)
+_check = check_against
 
 
 class SmallCNN(nn.Module):

@@ -9,7 +9,6 @@ the smallest loss, the depth formulas give the compiled ``K``.
 
 from __future__ import annotations
 
-import inspect
 from fractions import Fraction as F
 
 import numpy as np
@@ -18,23 +17,13 @@ import pytest
 from symbolic_universality.extension.compiler import compile_extension
 from symbolic_universality.networks import parse_network
 from symbolic_universality.program.tracer import trace
+from symbolic_universality.testing import check_against
 from symbolic_universality.verify.steps import check_exact
 from symbolic_universality.zoo import references as ref
 from symbolic_universality.zoo.algorithms import ALGORITHMS
 from symbolic_universality.zoo.datasets import load_dataset
 
-_CHECK_PARAMS = inspect.signature(check_exact).parameters
-
-
-def _check(ext, x, y, w, *, oracle: str = "off", **kw):
-    """``check_exact`` against the reference ``w`` (the torch oracle off unless asked: the
-    references here are independent already, and CI time is short)."""
-    if "references" in _CHECK_PARAMS:
-        kw["references"] = {"numpy reference": w}
-        kw["oracle"] = oracle
-    else:
-        kw["reference_w"] = w
-    return check_exact(ext, x, y, **kw)
+_check = check_against
 
 
 def _compile(name: str, net, **options):
