@@ -559,10 +559,10 @@ def rules(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
           registers: str = "free", step: int | None = None,
           budget_s: float | None = 60.0) -> UpdateRules:
     """The exact GD update rule of each step for symbolic data (text and LaTeX)."""
+    from .budget import BudgetExceeded, run_with_budget
     from .pipeline import compile_algorithm
     from .symbolic.data import SymbolicSpec, parse_classes
     from .symbolic.frontend import network_for
-    from .symbolic.prover import BudgetExceeded, time_budget
     from .symbolic.rules import format_rules, update_rules
 
     spec = resolve_algorithm(algorithm)
@@ -576,9 +576,10 @@ def rules(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
     if step is not None and not 0 <= step <= ext.K:
         raise UsageError(f"--step {step} is outside the extension's steps 0..{ext.K}")
     try:
-        with time_budget(budget_s if registers == "data" else None):
-            found = update_rules(ext, n=sizes.n, labels=labels, mode=registers,
-                                 steps=None if step is None else [step])
+        # registers as data expressions: unbounded sympy work, budgeted in a child process
+        found = run_with_budget(update_rules, ext, n=sizes.n, labels=labels, mode=registers,
+                                steps=None if step is None else [step],
+                                seconds=budget_s if registers == "data" else None)
     except BudgetExceeded:
         raise UsageError(f"the rules with registers as data expressions exceed the "
                          f"{budget_s:g} s budget; use --registers free") from None

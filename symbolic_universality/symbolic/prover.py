@@ -24,11 +24,8 @@ import json
 import os
 import random
 import re
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -516,32 +513,6 @@ def _feasible(ext: Extension, n: int, labels: tuple[int, ...] | None) -> str | N
     except BackendError as exc:
         return str(exc)
     return None
-
-
-class BudgetExceeded(BaseException):
-    """The wall-clock budget of an algebra computation ran out (raised by SIGALRM)."""
-
-
-@contextmanager
-def time_budget(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`BudgetExceeded` after ``seconds`` (main thread with SIGALRM only;
-    elsewhere no limit). Used for the sympy computations that cannot time out by
-    themselves: registers as data expressions (T1, ``--registers data``)."""
-    if (seconds is None or not hasattr(signal, "SIGALRM")
-            or threading.current_thread() is not threading.main_thread()):
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise BudgetExceeded()
-
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, float(seconds))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 SCOPES = ("generic", "fixed")
