@@ -522,9 +522,13 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
         jobs=max(1, jobs), reference=reference and spec.builtin, budget_s=budget_s,
         fault=fault, scope=mode, executor=executor, scheduler=scheduler, recipe=recipe,
         recheck=recheck)
+    props = _static_properties(spec, net, opts, ext, fault, float_constants)
     cert = certificate(report)
     status = report.status
     message = report.message
+    bad = next((p for p in props if p.status == "refuted"), None)
+    if bad is not None:
+        status, message = "refuted", f"refuted: {bad.name}: {bad.detail}"
     if status == "partial":  # proved for part of the data only: not a proof of the claim
         status = "unknown"
         message = f"partial, not for all data: {message}"
@@ -536,6 +540,8 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
     cert["kind"] = "prove"
     cert["status"] = status
     cert["verdict"] = message
+    cert["properties"] = [{"name": p.name, "status": p.status, "detail": p.detail}
+                          for p in props] + list(cert.get("properties") or [])
     if generic:
         head = (f"algorithm {spec.name} on {net.describe()}, generic mode: one generic sample "
                 f"(x in Q^{net.d}, y one-hot of {net.c} classes), lifted to every data set of "
@@ -549,8 +555,29 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
              + f"\nbackends: {', '.join(backends)}; registers {registers}; z3 time limit "
              f"{timeout_ms} ms per obligation; jobs {jobs}"
              + (f"; dask at {scheduler}" if executor == "dask" else ""))
-    return ProveResult("prove", status, message, head + "\n\n" + proof_text(report), cert,
-                       report)
+    props_text = "\n".join(f"  {p.name:<11} {'yes' if p.status == 'verified' else p.status:<8} "
+                           f"{p.detail}" for p in props)
+    body, _, last = proof_text(report).rpartition("\n\n")
+    return ProveResult("prove", status, message,
+                       f"{head}\n\n{body}\n{props_text}\n\n{last}", cert, report)
+
+
+def _static_properties(spec: Any, net: Any, options: dict[str, Any], ext: Any,
+                       fault: str | None, float_constants: str) -> list[Any]:
+    """T4 (K = the program's depth), T5 (every coefficient of F trainable, by a graph walk)
+    and T6 (the extension built from two different data sets is the same) of ``ext``."""
+    from .pipeline import build, other_data
+    from .verify.properties import check_data_independence, check_depth, check_trainable
+
+    d_first = resolve_data(([[(i + j) % 3 for j in range(net.d)] for i in range(net.c)],
+                            list(range(net.c))), name="T6 data")
+
+    def rebuild(ds: Any) -> Any:
+        return build(spec, net, ds, options=options, fault=fault,
+                     float_constants=float_constants).extension
+
+    return [check_depth(ext), check_trainable(ext),
+            check_data_independence(rebuild, d_first, other_data(d_first))]
 
 
 def rules(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: int = 3,

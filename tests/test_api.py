@@ -319,3 +319,17 @@ def test_readme_example_runs_as_written(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "['concrete run', 'user reference']" in done.stdout
     (ROOT / "momentum.json").unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------ prove
+
+
+def test_prove_reports_t4_t5_t6_and_a_t5_fault_refutes_it():
+    ok = su.prove("worked", "linear-nobias", d=2, backends=("algebra",))
+    assert ok.status == "verified", ok.summary()
+    names = {p["name"]: p["status"] for p in ok.certificate()["properties"]}
+    assert names["T4"] == names["T5"] == names["T6"] == "verified"
+    bad = su.prove("worked", "linear-nobias", d=2, backends=("algebra",),
+                   fault="program_constant_fixed")
+    assert bad.status == "refuted" and bad.message.startswith("refuted: T5")
+    assert bad.summary().splitlines()[-1].startswith("verdict: REFUTED (refuted: T5")
