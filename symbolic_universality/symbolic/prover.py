@@ -649,7 +649,8 @@ def _failed_unit(ctx: _Context, args: tuple[Any, ...], status: str, method: str,
 
 
 def _run_forked(ctx: _Context, units: list[tuple[Any, ...]], jobs: int,
-                budget_s: float | None) -> list[UnitResult]:
+                budget_s: float | None,
+                advance: Callable[..., None] = lambda *_: None) -> list[UnitResult]:
     """Units in forked worker processes, at most ``jobs`` at a time; a unit that runs past
     ``budget_s`` (algebra) is terminated and its obligations are ``unknown``."""
     import multiprocessing
@@ -698,6 +699,7 @@ def _run_forked(ctx: _Context, units: list[tuple[Any, ...]], jobs: int,
                     continue
                 conn.close()
                 del running[i]
+                advance(1, f"{args[0]} step {args[2]}")
     finally:
         for proc, conn, _t0, _args in running.values():
             proc.terminate()
@@ -854,12 +856,19 @@ def prove_extension(
             for k in [*range(K + 1), "final"]:
                 units.append((bname, labels, k, bname == backends[0], with_t1, mode,
                               crosscheck))
-    if executor == "dask":
-        results = _run_dask(ctx, units, scheduler, recipe)
-    elif jobs > 1 or (budget_s is not None and "algebra" in backends):
-        results = _run_forked(ctx, units, jobs, budget_s)
-    else:
-        results = [_run_unit(ctx, *u) for u in units]
+    from ..progress import bar
+
+    with bar(len(units), f"proving {ext.program.name}", "unit") as advance:
+        if executor == "dask":
+            results = _run_dask(ctx, units, scheduler, recipe)
+            advance(len(units))
+        elif jobs > 1 or (budget_s is not None and "algebra" in backends):
+            results = _run_forked(ctx, units, jobs, budget_s, advance)
+        else:
+            results = []
+            for u in units:
+                results.append(_run_unit(ctx, *u))
+                advance(1, f"{u[0]} step {u[2]}")
     for res in results:
         st = final if res.k == "final" else steps[int(res.k)]
         bs = st.backends[res.bname]
