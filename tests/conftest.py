@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 #: the extras whose absence must fail CI (module names)
-CROSS_CHECK_DEPS = ("torch", "matplotlib", "cvc5", "nbclient", "nbformat", "ipykernel")
+CROSS_CHECK_DEPS = ("torch", "matplotlib", "cvc5", "nbclient", "nbformat", "ipykernel", "distributed",
+                    "flint")
 
 
 def in_ci() -> bool:
@@ -67,8 +68,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
     outcome = yield
     report = outcome.get_result()
     if in_ci() and report.skipped:
-        reason = str(report.longrepr)
-        hit = next((d for d in CROSS_CHECK_DEPS if d in reason), None)
+        longrepr = report.longrepr
+        reason = str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
+        missing = ("import" in reason or "not installed" in reason or "missing" in reason)
+        hit = next((d for d in CROSS_CHECK_DEPS if missing and d in reason), None)
         if hit is not None:
             report.outcome = "failed"
             report.longrepr = (f"CI=true: skipped for want of the cross-check dependency "
