@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 #: the extras whose absence must fail CI (module names)
-CROSS_CHECK_DEPS = ("torch", "matplotlib", "cvc5", "nbclient", "nbformat", "ipykernel", "distributed",
-                    "flint")
+CROSS_CHECK_DEPS = ("torch", "matplotlib", "cvc5", "nbclient", "nbformat", "ipykernel",
+                    "distributed", "flint")
 
 
 def in_ci() -> bool:
