@@ -526,6 +526,17 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
     cert = certificate(report)
     status = report.status
     message = report.message
+    if not generic and cls.mode == "fixed":  # one labelling only: say so, never "every"
+        scope = (f"for every data set of n = {sizes.n} samples labelled {cls.describe()} "
+                 "only (not every labelling: use --classes all)")
+        message = message.replace(f"for every data set of n = {sizes.n} samples", scope)
+        if hasattr(report, "scope_text"):
+            report.scope_text = scope
+        if isinstance(cert.get("scope"), dict):
+            cert["scope"]["complete"] = False
+            cert["scope"]["text"] = scope
+        if status == "verified" and scope not in message:
+            message = f"{message} ({scope})"
     bad = next((p for p in props if p.status == "refuted"), None)
     if bad is not None:
         status, message = "refuted", f"refuted: {bad.name}: {bad.detail}"

@@ -30,6 +30,12 @@ def _target(path: str | os.PathLike[str], what: str) -> Path:
     return p
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def check_writable(path: str | os.PathLike[str], what: str = "output") -> Path:
     """Fail early (before a long run) if ``path`` cannot be written."""
     p = _target(path, what)
@@ -70,6 +76,7 @@ def write_text(path: str | os.PathLike[str], text: str, what: str = "output") ->
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a file gets the usual mode
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

@@ -92,6 +92,13 @@ class AlgorithmSpec:
         return kwargs
 
 
+def _source_of(fn: Any) -> str:
+    try:
+        return inspect.getsourcefile(fn) or ""
+    except TypeError:
+        return ""
+
+
 def _signature_options(fn: Callable[..., Any]) -> tuple[tuple[str, ...] | None, set[str]]:
     """(accepted option names or ``None`` for ``**kwargs``, required ones) of ``fn``."""
     try:
@@ -151,6 +158,10 @@ def load_callable(spec: str, what: str = "algorithm") -> tuple[Callable[..., Any
                              ) from None
         source = path
     fn = getattr(module, attr, None)
+    if fn is not None and not (inspect.isfunction(fn) or inspect.ismethod(fn)):
+        kind = "class" if isinstance(fn, type) else type(fn).__name__
+        raise UsageError(f"{source}:{attr} is a {kind}, not a function; an "
+                         f"{what} is a function def {attr}(data, ...) defined in {source}")
     if fn is None or not callable(fn):
         names = sorted(n for n, v in vars(module).items()
                        if callable(v) and not n.startswith("_") and inspect.isfunction(v))
@@ -192,6 +203,34 @@ def resolve_algorithm(algorithm: str | Callable[..., Any] | AlgorithmSpec,
                              user_reference=user_ref)
     raise UsageError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)} "
                      "or give your own as file.py:function")
+
+
+def user_call(spec: AlgorithmSpec, what: str, fn: Callable[..., Any], *args: Any,
+              **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` where ``fn`` runs the user's own code: an exception raised by
+    that code becomes one sentence naming the function, the error and the user's line.
+
+    The toolkit's own refusals (``UsageError``, e.g. ``TraceError``) pass unchanged.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except UsageError:
+        raise
+    except RecursionError:
+        raise UsageError(f"{what} {spec.name!r} recursed without end (RecursionError); "
+                         "check its loops and recursive calls") from None
+    except Exception as exc:  # the user's code failed: report where, not a traceback
+        if spec.builtin:
+            raise
+        import traceback
+
+        frames = traceback.extract_tb(exc.__traceback__)
+        src = spec.source if spec.source.endswith(".py") else ""
+        mine = [f for f in frames if src and Path(f.filename).resolve() == Path(src).resolve()]
+        where = f" ({Path(mine[-1].filename).name} line {mine[-1].lineno}: " \
+                f"{(mine[-1].line or '').strip()})" if mine else ""
+        raise UsageError(f"{what} {spec.name!r} raised {type(exc).__name__}: {exc}{where}; "
+                         "fix it and try again") from None
 
 
 def algorithm_entry(name: str) -> Any:
@@ -301,7 +340,8 @@ def concrete_weights(spec: AlgorithmSpec, net: MLP, options: Mapping[str, Any],
     from .program.concrete import execute
 
     kwargs = spec.call_kwargs(net, options)
-    return execute(spec.fn, x, y, exact=exact, float_constants=float_constants, **kwargs)
+    return user_call(spec, "the algorithm", execute, spec.fn, x, y, exact=exact,
+                     float_constants=float_constants, **kwargs)
 
 
 def compile_algorithm(algorithm: str | Callable[..., Any] | AlgorithmSpec, net: MLP,
@@ -309,8 +349,8 @@ def compile_algorithm(algorithm: str | Callable[..., Any] | AlgorithmSpec, net: 
     """Trace, schedule and compile ``algorithm`` for ``net`` (no data involved: T6)."""
     spec = resolve_algorithm(algorithm)
     kwargs = spec.call_kwargs(net, options)
-    program = trace(spec.fn, net.d, net.c, name=spec.name, float_constants=float_constants,
-                    **kwargs)
+    program = user_call(spec, "the algorithm", trace, spec.fn, net.d, net.c, name=spec.name,
+                        float_constants=float_constants, **kwargs)
     return compile_extension(net, program)
 
 
@@ -356,12 +396,19 @@ def exact_references(job: Job, *, concrete: bool = True) -> dict[str, np.ndarray
         refs["numpy reference"] = np.asarray(spec.reference(job.net, x, y, **job.options))
     if spec.user_reference is not None:
         kwargs = spec.call_kwargs(job.net, job.options)
-        try:
-            got = spec.user_reference(x, y, **kwargs)
-        except TypeError:
+        ref_spec = AlgorithmSpec(getattr(spec.user_reference, "__name__", "reference"),
+                                 spec.user_reference, _source_of(spec.user_reference))
+        params = inspect.signature(spec.user_reference).parameters
+        if "net" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
             kwargs.pop("net", None)
-            got = spec.user_reference(x, y, **kwargs)
-        refs["user reference"] = np.asarray(got, dtype=object).reshape(-1)
+        got = user_call(ref_spec, "the reference", spec.user_reference, x, y, **kwargs)
+        arr = np.asarray(got, dtype=object).reshape(-1) if got is not None else None
+        if arr is None or arr.shape != (job.net.n_params,):
+            raise UsageError(f"the reference {ref_spec.name!r} returned "
+                             f"{'nothing' if arr is None else f'{arr.size} values'}; it must "
+                             f"return the {job.net.n_params} weights of the network, in the "
+                             "layout of the algorithm's result")
+        refs["user reference"] = arr
     job.references = refs
     return refs
 

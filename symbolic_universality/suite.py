@@ -315,8 +315,9 @@ def run_instance(inst: Instance) -> dict[str, Any]:
                           float_constants=inst.float_constants)
             certs["prove"] = p.certificate()
             results["prove"] = {"status": p.status, "message": p.message}
-    except ValueError as exc:
-        return {"status": "error", "message": str(exc), "certificates": certs}
+    except Exception as exc:  # noqa: BLE001 - an instance that cannot run is an error
+        msg = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        return {"status": "error", "message": msg, "certificates": certs}
     if len(results) == 1:
         (only,) = results.values()
         status, message = only["status"], only["message"]
@@ -342,7 +343,7 @@ def run_suite(instances: list[Instance], *, jobs: int = 1, cache_dir: str | Path
     for inst in instances:
         try:
             key = cache_key(inst) if cache is not None else None
-        except ValueError as exc:
+        except Exception as exc:  # noqa: BLE001 - one bad instance is an error, the rest run
             outcomes[inst.name] = CheckOutcome(inst.name, inst.expect, "error", False, str(exc),
                                                0.0)
             continue

@@ -333,3 +333,20 @@ def test_prove_reports_t4_t5_t6_and_a_t5_fault_refutes_it():
                    fault="program_constant_fixed")
     assert bad.status == "refuted" and bad.message.startswith("refuted: T5")
     assert bad.summary().splitlines()[-1].startswith("verdict: REFUTED (refuted: T5")
+
+
+def test_prove_for_one_labelling_says_so():
+    r = su.prove("worked", "linear-nobias", mode="fixed", n=2, d=2, classes="0,0",
+                 backends=("smt",))
+    assert "labelled" in r.message and "not every labelling" in r.message
+    assert r.certificate()["scope"]["complete"] is False
+    assert "for every data set of n = 2 samples;" not in r.summary()
+
+
+def test_an_exception_in_the_users_code_is_one_sentence(tmp_path, capsys):
+    f = tmp_path / "mine.py"
+    f.write_text("def bad(data):\n    return undefined_name\n")
+    assert main(["verify", "-a", f"{f}:bad"]) == 2
+    err = capsys.readouterr().err
+    assert "raised NameError" in err and "mine.py line 2" in err
+    assert len(err.strip().splitlines()) == 1

@@ -59,10 +59,12 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.json, result.summary(), "summary")
     met = sum(o.met for o in result.outcomes)
     cached = sum(o.cached for o in result.outcomes)
-    word = "VERIFIED" if result.ok else "REFUTED"
+    unmet = [o.status for o in result.outcomes if not o.met]
+    word = ("VERIFIED" if result.ok else "ERROR" if "error" in unmet
+            else "UNKNOWN" if "unknown" in unmet else "REFUTED")
     first = next((o for o in result.outcomes if not o.met), None)
     why = "" if first is None else (f"; first: {first.name} expected {first.expect}, got "
                                     f"{first.status}: {first.message}")
     print(f"verdict: {word} ({met} of {len(instances)} instances met their expectation, "
           f"{cached} from the cache{why})")
-    return 0 if result.ok else 1
+    return 0 if result.ok else (2 if word == "ERROR" else 1)

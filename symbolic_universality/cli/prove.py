@@ -117,11 +117,22 @@ def setup_rules(p: argparse.ArgumentParser) -> None:
 def run_prove(args: argparse.Namespace) -> int:
     """prove every GD step of an extension for every data set (algebra and/or SMT)"""
     from .. import api
-    from ..files import check_writable, remove_stale
+    from ..files import check_writable, check_writable_folder, remove_stale
     from ..symbolic.data import parse_symbolic
 
     if args.json:
         check_writable(args.json, "certificate")
+    if args.smtlib:
+        from pathlib import Path
+
+        from ..errors import OutputError
+
+        check_writable_folder(args.smtlib, "SMT-LIB folder")
+        try:
+            Path(args.smtlib).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot write the SMT-LIB folder {args.smtlib!r}: "
+                              f"{exc.strerror or exc}; choose another path") from None
     generic = args.mode == "generic"
     if args.symbolic is None and not generic:
         raise UsageError("--mode fixed needs --symbolic n=N,d=D (the data set size)")
@@ -150,9 +161,9 @@ def run_prove(args: argparse.Namespace) -> int:
     except BaseException:
         remove_stale(args.json)
         raise
-    code = finish(result, args.json)
-    if args.smtlib:
+    if args.smtlib and result.status != "error":
         print(f"SMT-LIB obligations written to {args.smtlib} (index.json lists them)")
+    code = finish(result, args.json)
     return code
 
 

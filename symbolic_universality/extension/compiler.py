@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from ..graph import core as g
 from ..graph.autodiff import gradients
 from ..graph.core import Node
@@ -219,7 +220,7 @@ def trainable_factors(outputs: list[Node], new_param: Any,
     return [new[o.id] for o in outputs]
 
 
-class CompileError(ValueError):
+class CompileError(UsageError):
     """The program cannot be compiled (with the reason and the fix)."""
 
 

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ..errors import UsageError
 from ..graph import core as g
 from ..graph.core import Node
 
@@ -31,7 +32,7 @@ ACTIVATIONS = ("identity", "relu", "sat", "square", "tanh", "sigmoid")
 EXACT_ACTIVATIONS = ("identity", "relu", "sat", "square")
 
 
-class NetworkSpecError(ValueError):
+class NetworkSpecError(UsageError):
     """A network specification that cannot be parsed or does not fit the data."""
 
 

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from ..backends.scalars import EXACT, NUMERIC, BackendError
+from ..errors import UsageError
 from ..graph import core as g
 from ..networks.mlp import MLP
 from .tracer import (
@@ -89,7 +90,7 @@ WHERE_COND = (
 )
 
 
-class ConcreteError(ValueError):
+class ConcreteError(UsageError):
     """The algorithm, executed on the data, did something undefined (with the reason)."""
 
 

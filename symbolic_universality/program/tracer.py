@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from ..graph import core as g
 from ..graph.core import GraphError, Node
 from .ir import Instruction, Program, Register
@@ -52,7 +53,7 @@ from .schedule import schedule
 FLOAT_CONSTANT_MODES = ("refuse", "exact")
 
 
-class TraceError(ValueError):
+class TraceError(UsageError):
     """The algorithm does something gradient descent on a mean loss cannot reproduce."""
 
 

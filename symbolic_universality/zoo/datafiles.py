@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from .datasets import Dataset, stratified_indices
 
 __all__ = ["DataFileError", "FILE_SUFFIXES", "is_data_file", "load_file"]
@@ -35,7 +36,7 @@ FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".npz", ".npy")
 _LABEL_NAMES = ("label", "labels", "class", "target", "y")
 
 
-class DataFileError(ValueError):
+class DataFileError(UsageError):
     """A data file that cannot be read as a labelled classification set."""
 
 
