@@ -223,6 +223,11 @@ class VerifyResult(Result):
             f"<tr><td>{html.escape(b)}</td><td>{html.escape(str(r.get('status')))}</td>"
             f"<td>{html.escape(_reason(r) if r.get('status') != 'verified' else '')}</td></tr>"
             for b, r in self.backend_results.items())
+        props = "".join(
+            f"<tr><td>{html.escape(p.name)}</td><td>{html.escape(p.status)}</td>"
+            f"<td>{html.escape(p.detail)}</td></tr>"
+            for p in (getattr(self.report, "properties", None) or []))
+        weights = ", ".join(getattr(self.report, "final_weights", None) or [])
         colour = {"verified": "#1a7f37", "refuted": "#cf222e"}.get(self.status, "#9a6700")
         return (
             f"<div><p><b>verify</b> {html.escape(self.data.get('algorithm', ''))} on "
@@ -231,8 +236,11 @@ class VerifyResult(Result):
             f"{self.status.upper()}</b> {html.escape(self.message)}</p>"
             "<table><tr><th>step</th><th>written</th><th>moved</th><th>verdict</th></tr>"
             f"{''.join(rows)}</table>"
+            "<table><tr><th>check</th><th>status</th><th>detail</th></tr>"
+            f"{props}</table>"
             "<table><tr><th>backend</th><th>status</th><th>first failure / reason</th></tr>"
-            f"{backends}</table></div>")
+            f"{backends}</table>"
+            f"<p>A(D) = [{html.escape(weights)}]</p></div>")
 
 
 @dataclass
