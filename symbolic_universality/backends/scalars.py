@@ -80,7 +80,8 @@ _ONE = Fraction(1)
 
 RECIP_ZERO = (
     "the algorithm divided by exactly 0 (for ncm: a class with no sample); "
-    "make sure every class occurs in the data, e.g. with a larger --samples"
+    "make sure every class occurs in the data (a larger --samples for verify, a larger "
+    "--symbolic n= for prove)"
 )
 
 

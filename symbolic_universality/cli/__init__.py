@@ -102,7 +102,8 @@ def add_problem_arguments(p: argparse.ArgumentParser, *, dataset: bool = True) -
                    help="iterations of gd / epochs of perceptron (same as --option T=...)")
     p.add_argument("--lr", type=positive_fraction_arg, default=None,
                    help="learning rate, exact, e.g. 1/10 (same as --option lr=...)")
-    p.add_argument("--seed", type=int, default=None, help="seed of gd's initial weights")
+    p.add_argument("--seed", type=nonnegative_int_arg, default=None,
+                   help="seed of gd's initial weights (0 or more)")
 
 
 def algorithm_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -73,6 +73,9 @@ def parse_symbolic(text: str) -> SymbolicSpec:
                 f"cannot read {part!r} in --symbolic {text!r}; write it as n=3,d=2")
         if int(m.group(2)) < 1:
             raise SymbolicSpecError(f"{m.group(1)} must be at least 1 in --symbolic {text!r}")
+        if m.group(1) in values:
+            raise SymbolicSpecError(f"{m.group(1)} is given twice in --symbolic {text!r}; give "
+                                    "each of n, d, c once")
         values[m.group(1)] = int(m.group(2))
     if "n" not in values:
         raise SymbolicSpecError(f"--symbolic {text!r} gives no sample count; write n=3,d=2")
