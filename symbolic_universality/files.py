@@ -37,18 +37,20 @@ def _umask() -> int:
 
 
 def check_writable(path: str | os.PathLike[str], what: str = "output") -> Path:
-    """Fail early (before a long run) if ``path`` cannot be written."""
+    """Fail early (before a long run) if ``path`` cannot be written.
+
+    The folder is created and a probe file written and removed in it, so a path that only
+    looks writable (a folder of ``/proc``, a read-only mount) is refused before the run.
+    """
     p = _target(path, what)
-    parent = p.parent if str(p.parent) else Path(".")
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise OutputError(f"cannot write the {what} {os.fspath(path)!r}: {str(probe)!r} is a "
-                          "file, not a folder; choose another path")
-    if not os.access(probe, os.W_OK):
-        raise OutputError(f"cannot write the {what} {os.fspath(path)!r}: {str(probe)!r} is "
-                          "not writable; choose another path")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".probe", dir=p.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"cannot write the {what} {os.fspath(path)!r}: "
+                          f"{exc.strerror or exc}; choose another path") from None
     return p
 
 
