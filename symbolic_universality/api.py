@@ -38,7 +38,8 @@ from fractions import Fraction
 from typing import Any
 
 from .errors import UsageError
-from .pipeline import Job, build, exact_references, resolve_algorithm, resolve_data
+from .pipeline import (Job, build, check_loss, exact_references, recompile, resolve_algorithm,
+                       resolve_data)
 
 __all__ = [
     "BACKENDS", "Compiled", "ProveResult", "Result", "RunResult", "UpdateRules", "VerifyResult",
@@ -304,25 +305,27 @@ class UpdateRules:
 
 def _job(algorithm: Any, network: Any, data: Any, *, samples: int | None,
          label: str | int | None, options: Any, reference: Any, float_constants: str,
-         fault: str | None = None) -> Job:
+         fault: str | None = None, loss: str = "mse") -> Job:
     spec = resolve_algorithm(algorithm, reference)
     ds = resolve_data(data, samples, label=label)
     fc = _check_float_constants(float_constants)
     return build(spec, network, ds, options=_options(options, fc), samples=samples, fault=fault,
-                 float_constants=fc)
+                 float_constants=fc, loss=check_loss(loss))
 
 
 def compile(algorithm: str | Callable[..., Any], network: Any = "linear", data: Any = "tiny",
             *, samples: int | None = None, label: str | int | None = None,
             options: Mapping[str, Any] | Iterable[str] | None = None,
-            float_constants: str = "refuse") -> Compiled:
+            float_constants: str = "refuse", loss: str = "mse") -> Compiled:
     """Trace, schedule and compile ``algorithm`` for ``network`` (data gives only d and c).
 
     The extension does not depend on the data (T6); ``data`` fixes the input dimension and
-    the classes of the base network.
+    the classes of the base network. ``loss``: ``"mse"`` or ``"ce"`` (softmax cross-entropy;
+    lemma *cross-entropy compensation*).
     """
     return Compiled(_job(algorithm, network, data, samples=samples, label=label,
-                         options=options, reference=None, float_constants=float_constants))
+                         options=options, reference=None, float_constants=float_constants,
+                         loss=loss))
 
 
 def verify(algorithm: str | Callable[..., Any], network: Any = "linear", data: Any = "tiny", *,
@@ -331,7 +334,8 @@ def verify(algorithm: str | Callable[..., Any], network: Any = "linear", data: A
            backends: Sequence[str] | str = ("exact",), reference: Any = None,
            float_constants: str = "refuse", prune: bool = True, chunk: int | None = None,
            timeout_ms: int = 10_000, fault: str | None = None, device: str | None = None,
-           oracle: str = "auto", log: Callable[[str], None] | None = None) -> VerifyResult:
+           oracle: str = "auto", log: Callable[[str], None] | None = None,
+           loss: str = "mse") -> VerifyResult:
     """Compile ``algorithm`` and check GD on its extension with every backend asked for.
 
     ``exact``: true GD in rationals, every parameter at every step, T1 against the concrete
@@ -343,12 +347,14 @@ def verify(algorithm: str | Callable[..., Any], network: Any = "linear", data: A
     12 steps and at a spread of 12 beyond; sympy on tiny ones), ``torch``, ``sympy``,
     ``both`` (every step) or ``off``.
     ``log`` receives the backends' text as they finish (the CLI passes ``print``).
+    ``loss``: the extension's main loss, ``"mse"`` (squared) or ``"ce"`` (softmax
+    cross-entropy: exact up to step ``K``, where ``softmax(0) = 1/c``; T3 in float64).
     """
     from .verify.certificate import certificate, minimal_report
 
     names = _backend_names(backends)
     job = _job(algorithm, network, data, samples=samples, label=label, options=options,
-               reference=reference, float_constants=float_constants, fault=fault)
+               reference=reference, float_constants=float_constants, fault=fault, loss=loss)
     report = None
     results: dict[str, dict[str, Any]] = {}
     texts: list[str] = [_header(job)]
@@ -381,6 +387,7 @@ def verify(algorithm: str | Callable[..., Any], network: Any = "linear", data: A
     cert["algorithm_source"] = job.algorithm_spec.source
     cert["options"] = {k: str(v) for k, v in job.options.items()}
     cert["references_compared"] = sorted(job.references)
+    cert["loss"] = job.extension.loss_kind
     if job.extension.program.__dict__.get("float_constants"):
         cert["float_constants"] = [[repr(f), str(q)] for f, q in
                                    job.extension.program.float_constants]
@@ -495,7 +502,7 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
           budget_s: float | None = 600.0, jobs: int = 1, smtlib_dir: str | None = None,
           fault: str | None = None, eta: Fraction | None = None, reference: bool = True,
           float_constants: str = "refuse", executor: str = "local", scheduler: Any = None,
-          recheck: bool = True) -> ProveResult:
+          recheck: bool = True, loss: str = "mse") -> ProveResult:
     """Prove every GD step of the extension (sympy and/or z3).
 
     ``mode="generic"`` (the default; lemma *lifting*): one generic sample, the identities
@@ -517,13 +524,13 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
     sizes = SymbolicSpec(n=1 if generic else n, d=d, c=c)
     net = network if not isinstance(network, str) else network_for(network, sizes)
     ext = compile_algorithm(spec, net, float_constants=_check_float_constants(float_constants),
-                            **opts)
+                            loss=check_loss(loss), **opts)
     if fault is not None:
-        ext = compile_extension(net, ext.program, fault=fault)
+        ext = recompile(ext, fault=fault)
     cls = parse_classes("symbolic" if generic else (classes or "all"), sizes.n, net.c)
     recipe = {"algorithm": spec.name if spec.builtin else spec.source + ":" + spec.name,
               "network": network if isinstance(network, str) else net.describe(),
-              "d": net.d, "c": net.c, "options": opts, "fault": fault}
+              "d": net.d, "c": net.c, "options": opts, "fault": fault, "loss": loss}
     report = prove_extension(
         ext, n=sizes.n, classes=cls, backends=list(backends), algorithm=spec.name,
         options=opts, mode=registers, eta=eta, timeout_ms=timeout_ms, smtlib_dir=smtlib_dir,
@@ -532,6 +539,7 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
         recheck=recheck)
     props = _static_properties(spec, net, opts, ext, fault, float_constants)
     cert = certificate(report)
+    cert["loss"] = ext.loss_kind
     status = report.status
     message = report.message
     if not generic and cls.mode == "fixed":  # one labelling only: say so, never "every"
@@ -593,7 +601,7 @@ def _static_properties(spec: Any, net: Any, options: dict[str, Any], ext: Any,
 
     def rebuild(ds: Any) -> Any:
         return build(spec, net, ds, options=options, fault=fault,
-                     float_constants=float_constants).extension
+                     float_constants=float_constants, loss=ext.loss_kind).extension
 
     return [check_depth(ext), check_trainable(ext),
             check_data_independence(rebuild, d_first, other_data(d_first))]
@@ -603,7 +611,7 @@ def rules(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
           d: int | None = None, c: int | None = None,
           options: Mapping[str, Any] | Iterable[str] | None = None, classes: str = "symbolic",
           registers: str = "free", step: int | None = None,
-          budget_s: float | None = 60.0) -> UpdateRules:
+          budget_s: float | None = 60.0, loss: str = "mse") -> UpdateRules:
     """The exact GD update rule of each step for symbolic data (text and LaTeX)."""
     from .budget import BudgetExceeded, run_with_budget
     from .pipeline import compile_algorithm
@@ -614,7 +622,7 @@ def rules(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
     spec = resolve_algorithm(algorithm)
     sizes = SymbolicSpec(n=n, d=d, c=c)
     net = network if not isinstance(network, str) else network_for(network, sizes)
-    ext = compile_algorithm(spec, net, **_options(options))
+    ext = compile_algorithm(spec, net, loss=check_loss(loss), **_options(options))
     cls = parse_classes(classes, sizes.n, net.c)
     if cls.mode == "all":
         raise UsageError("rules need one label choice: --classes symbolic or e.g. 0,1,0")
@@ -645,8 +653,9 @@ def run(algorithm: str | Callable[..., Any], network: Any = "linear", data: Any 
         options: Mapping[str, Any] | Iterable[str] | None = None,
         synthetic: str | None = None, extra: int = 1, chunk: int | None = None,
         prune: bool = True, tolerance: float | None = None, threads: int | None = 1,
-        float_constants: str = "refuse") -> RunResult:
-    """Float64 GD on the extension at scale, checked against the float references."""
+        float_constants: str = "refuse", loss: str = "mse") -> RunResult:
+    """Float64 GD on the extension at scale, checked against the float references
+    (``loss="ce"``: softmax cross-entropy as the main loss)."""
     from .numeric.check import DEFAULT_TOLERANCE
     from .numeric.instances import job_instance, numeric_text, run_check, synthetic_instance
     from .numeric.run import DEFAULT_CHUNK
@@ -655,10 +664,10 @@ def run(algorithm: str | Callable[..., Any], network: Any = "linear", data: Any 
     opts = _options(options, fc)
     if synthetic:
         inst = synthetic_instance(synthetic, resolve_algorithm(algorithm), str(network), opts,
-                                  threads=threads, float_constants=fc)
+                                  threads=threads, float_constants=fc, loss=check_loss(loss))
     else:
         inst = job_instance(_job(algorithm, network, data, samples=samples, label=label,
-                                 options=opts, reference=None, float_constants=fc),
+                                 options=opts, reference=None, float_constants=fc, loss=loss),
                             threads=threads)
     ext = inst.extension
     report = run_check(inst, extra=extra, chunk=chunk or DEFAULT_CHUNK, prune=prune,

@@ -25,6 +25,7 @@ import numpy as np
 
 from .errors import UsageError
 from .extension.compiler import Extension, compile_extension
+from .extension.crossentropy import LOSSES
 from .networks.mlp import MLP, parse_network
 from .program.tracer import trace
 from .verify.steps import Report, check_exact
@@ -345,19 +346,37 @@ def concrete_weights(spec: AlgorithmSpec, net: MLP, options: Mapping[str, Any],
 
 
 def compile_algorithm(algorithm: str | Callable[..., Any] | AlgorithmSpec, net: MLP,
-                      float_constants: str = "refuse", **options: Any) -> Extension:
-    """Trace, schedule and compile ``algorithm`` for ``net`` (no data involved: T6)."""
+                      float_constants: str = "refuse", loss: str = "mse",
+                      **options: Any) -> Extension:
+    """Trace, schedule and compile ``algorithm`` for ``net`` (no data involved: T6).
+
+    ``loss``: the extension's main loss, ``"mse"`` or ``"ce"`` (lemma *cross-entropy
+    compensation*)."""
     spec = resolve_algorithm(algorithm)
     kwargs = spec.call_kwargs(net, options)
     program = user_call(spec, "the algorithm", trace, spec.fn, net.d, net.c, name=spec.name,
                         float_constants=float_constants, **kwargs)
-    return compile_extension(net, program)
+    return compile_extension(net, program, loss=check_loss(loss))
+
+
+def check_loss(loss: str) -> str:
+    """``loss`` if it names a main loss the compiler builds, else one sentence (exit 2)."""
+    if loss not in LOSSES:
+        raise UsageError(f"unknown loss {loss!r}; choose mse (squared) or ce (softmax "
+                         "cross-entropy)")
+    return loss
+
+
+def recompile(ext: Extension, *, fault: str | None = None) -> Extension:
+    """``ext`` compiled again from its traced program, with the same loss (and ``fault``)."""
+    return compile_extension(ext.net, ext.source_program or ext.program, fault=fault,
+                             loss=ext.loss_kind)
 
 
 def build(algorithm: str | Callable[..., Any] | AlgorithmSpec, network: str | MLP,
           data: Dataset, *, options: Mapping[str, Any] | None = None,
           samples: int | None = None, fault: str | None = None,
-          float_constants: str = "refuse") -> Job:
+          float_constants: str = "refuse", loss: str = "mse") -> Job:
     """Compile the extension of ``algorithm`` on ``network`` for data shaped like ``data``."""
     spec = resolve_algorithm(algorithm)
     options = dict(options or {})
@@ -365,18 +384,20 @@ def build(algorithm: str | Callable[..., Any] | AlgorithmSpec, network: str | ML
     if net.d != data.d or net.c != data.c:
         raise UsageError(f"the network maps {net.d} inputs to {net.c} outputs but the data has "
                          f"{data.d} features and {data.c} classes")
-    ext = compile_algorithm(spec, net, float_constants=float_constants, **options)
+    ext = compile_algorithm(spec, net, float_constants=float_constants, loss=loss, **options)
     if fault is not None:
-        ext = compile_extension(net, ext.program, fault=fault)
+        ext = recompile(ext, fault=fault)
     return Job(spec.name, options, data, net, ext, unseen_inputs(data, samples), samples,
                spec, float_constants)
 
 
 def prepare(algorithm: str | Callable[..., Any], network: str, dataset: Any,
-            samples: int | None = None, fault: str | None = None, **options: Any) -> Job:
+            samples: int | None = None, fault: str | None = None, loss: str = "mse",
+            **options: Any) -> Job:
     """Load the data, parse the network and compile the extension."""
     data = resolve_data(dataset, samples)
-    return build(algorithm, network, data, options=options, samples=samples, fault=fault)
+    return build(algorithm, network, data, options=options, samples=samples, fault=fault,
+                 loss=loss)
 
 
 def exact_references(job: Job, *, concrete: bool = True) -> dict[str, np.ndarray]:
@@ -431,7 +452,8 @@ def data_independence(job: Job) -> Any:
     def rebuild(ds: Dataset) -> Extension:
         return build(job.algorithm_spec, job.net, ds, options=job.options,
                      samples=None, fault=job.extension.fault,
-                     float_constants=job.float_constants).extension
+                     float_constants=job.float_constants,
+                     loss=job.extension.loss_kind).extension
 
     return check_data_independence(rebuild, job.data, other_data(job.data))
 

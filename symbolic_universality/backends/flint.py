@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .scalars import EXACT, RECIP_ZERO, Backend, BackendError
+from .scalars import EXACT, RECIP_ZERO, Backend, BackendError, exact_exp_log
 
 try:  # pragma: no cover - exercised by whichever environment runs the tests
     import flint as _flint
@@ -164,6 +164,8 @@ class FlintBackend(Backend):
         if op == "pow":
             k = int(attrs["k"])
             return _map(lambda v: v**k, a)
+        if op in ("exp", "log"):
+            return _map(lambda v: exact_exp_log(op, v, zero, one), a)
         raise BackendError(
             f"'{op}' has no exact rational value; use --backend numeric for tanh and sigmoid"
         )

@@ -63,6 +63,44 @@ class Backend:
     def is_zero(self, arr: np.ndarray) -> bool:
         raise NotImplementedError
 
+    def rows(self, op: str, a: np.ndarray) -> np.ndarray:
+        """``softmax`` or ``logsumexp`` over the last (class) axis of ``a``.
+
+        Exactly (this default): a row whose entries are all equal has ``softmax = 1/c``
+        (lemma *read*, cross-entropy case: ``softmax(0) = 1/c``); any other row goes through
+        the backend's ``exp``, which an exact rational backend refuses (irrational).
+        """
+        arr = np.asarray(a, dtype=object)
+        c = arr.shape[-1]
+        flat = arr.reshape(-1, c)
+        if op == "softmax":
+            out = np.empty(flat.shape, dtype=object)
+        elif op == "logsumexp":
+            out = np.empty((flat.shape[0],), dtype=object)
+        else:
+            raise BackendError(f"unknown row operation {op!r}")
+        for i, row in enumerate(flat):
+            equal = all(bool(v == row[0]) for v in row[1:])
+            if op == "softmax":
+                if equal:
+                    out[i, :] = [self.scalar(Fraction(1, c))] * c
+                    continue
+                e = self.unary("exp", np.asarray(row, dtype=object))
+                total = e[0]
+                for v in e[1:]:
+                    total = total + v
+                out[i, :] = [v / total for v in e]
+            else:
+                if equal and c == 1:
+                    out[i] = row[0]
+                    continue
+                e = self.unary("exp", np.asarray(row, dtype=object))
+                total = e[0]
+                for v in e[1:]:
+                    total = total + v
+                out[i] = self.unary("log", np.asarray([total], dtype=object))[0]
+        return out.reshape(arr.shape if op == "softmax" else arr.shape[:-1])
+
     def unary(self, op: str, a: np.ndarray, **attrs: Any) -> np.ndarray:
         raise NotImplementedError
 
@@ -83,6 +121,30 @@ RECIP_ZERO = (
     "make sure every class occurs in the data (a larger --samples for verify, a larger "
     "--symbolic n= for prove)"
 )
+
+
+#: the exact backends' refusal of exp/log off their rational points
+IRRATIONAL = ("{op}({v}) is irrational (exp(q) is rational only at q = 0 and log(q) only at "
+              "q = 1, Lindemann); the exact run stops here: use --backend numeric, or check "
+              "this step in float (with --loss ce the step after K is checked in float64)")
+
+
+class IrrationalError(BackendError):
+    """An exact backend was asked for exp or log at a point where the value is irrational."""
+
+
+def exact_exp_log(op: str, v: Any, zero: Any, one: Any) -> Any:
+    """``exp(0) = 1`` and ``log(1) = 0`` exactly; any other rational argument is refused.
+
+    This is what lets the cross-entropy construction run exactly up to step ``K``: before
+    ``K`` every ``F_main`` entry is exactly 0 (lemma *isolation*), so ``softmax(0) = 1/c``
+    is exact (lemma *read*, cross-entropy case).
+    """
+    if op == "exp" and v == 0:
+        return one
+    if op == "log" and v == 1:
+        return zero
+    raise IrrationalError(IRRATIONAL.format(op=op, v=v))
 
 
 def _exact_recip(v: Fraction) -> Fraction:
@@ -128,6 +190,8 @@ class ExactBackend(Backend):
         if op == "pow":
             k = attrs["k"]
             return _map(lambda v: v**k, a)
+        if op in ("exp", "log"):
+            return _map(lambda v: exact_exp_log(op, v, _ZERO, _ONE), a)
         raise BackendError(
             f"'{op}' is float-only (it has no exact rational value); run it with the numeric "
             "backend (--backend numeric), or use relu, sat or step for an exact run"
@@ -142,6 +206,19 @@ def _to_fraction(v: Any) -> Fraction:
     if isinstance(v, str):
         return Fraction(v)
     raise BackendError(f"the exact backend takes only rationals, got {v!r} ({type(v).__name__})")
+
+
+def float_rows(op: str, a: np.ndarray) -> np.ndarray:
+    """``softmax`` or ``logsumexp`` over the last axis in float64, with the row maximum
+    subtracted first (no overflow for any finite logits)."""
+    m = np.max(a, axis=-1, keepdims=True)
+    e = np.exp(a - m)
+    total = e.sum(axis=-1, keepdims=True)
+    if op == "softmax":
+        return e / total
+    if op == "logsumexp":
+        return (np.log(total) + m)[..., 0]
+    raise BackendError(f"unknown row operation {op!r}")
 
 
 class FloatBackend(Backend):
@@ -166,7 +243,13 @@ class FloatBackend(Backend):
     def is_zero(self, arr: np.ndarray) -> bool:
         return not np.any(arr)
 
+    def rows(self, op: str, a: np.ndarray) -> np.ndarray:
+        """Stable ``softmax``/``logsumexp`` over the last axis (the row maximum first)."""
+        return float_rows(op, np.asarray(a, dtype=np.float64))
+
     def unary(self, op: str, a: np.ndarray, **attrs: Any) -> np.ndarray:
+        if op in ("softmax", "logsumexp"):
+            return float_rows(op, np.asarray(a, dtype=np.float64))
         a = np.asarray(a, dtype=np.float64)
         if op == "relu":
             return np.where(a > 0, a, 0.0)

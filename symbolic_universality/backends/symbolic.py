@@ -34,7 +34,7 @@ import numpy as np
 import sympy as sp
 import z3
 
-from .scalars import RECIP_ZERO, Backend, BackendError
+from .scalars import RECIP_ZERO, Backend, BackendError, exact_exp_log
 
 __all__ = [
     "SYMPY",
@@ -170,6 +170,10 @@ class SympyBackend(Backend):
                 return Recip(v)
 
             return _map(recip, a)
+        if op == "exp":  # sympy evaluates exp(0) = 1 itself; otherwise an exact atom
+            return _map(sp.exp, a)
+        if op == "log":
+            return _map(sp.log, a)
         raise BackendError(
             f"'{op}' has no exact symbolic value; the algebra backend supports identity, relu, "
             "sat, square and the reciprocal unit"
@@ -298,6 +302,19 @@ class Z3Backend(Backend):
                 return z3.If(v == 0, _Z0, 1 / v)
 
             return _map(recip, a)
+        if op in ("exp", "log"):
+            def exp_log(v: Any) -> Any:
+                if isinstance(v, Fraction):
+                    return exact_exp_log(op, v, _F0, Fraction(1))
+                simple = z3.simplify(v)
+                if z3.is_rational_value(simple):
+                    return exact_exp_log(op, Fraction(simple.numerator_as_long(),
+                                                      simple.denominator_as_long()),
+                                         _F0, Fraction(1))
+                raise BackendError(f"'{op}' of a symbolic term has no SMT encoding (z3 has no "
+                                   "exp or log); use the algebra backend")
+
+            return _map(exp_log, a)
         raise BackendError(
             f"'{op}' has no exact SMT encoding; the smt backend supports identity, relu, sat, "
             "square and the reciprocal unit"

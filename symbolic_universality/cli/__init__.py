@@ -98,6 +98,9 @@ def add_problem_arguments(p: argparse.ArgumentParser, *, dataset: bool = True) -
     p.add_argument("--float-constants", choices=("refuse", "exact"), default="refuse",
                    help="a Python float in the algorithm: refuse (default) or read it as its "
                         "shortest decimal (listed in the output)")
+    p.add_argument("--loss", choices=("mse", "ce"), default="mse",
+                   help="the extension's main loss: mse (squared, default) or ce (softmax "
+                        "cross-entropy: exact up to step K, T3 in float64)")
     p.add_argument("--T", dest="T", type=positive_int_arg, default=None,
                    help="iterations of gd / epochs of perceptron (same as --option T=...)")
     p.add_argument("--lr", type=positive_fraction_arg, default=None,
@@ -176,6 +179,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                             label=args.label, options=algorithm_options(args),
                             backends=args.backend, reference=args.reference,
                             float_constants=args.float_constants, prune=args.prune,
+                            loss=args.loss,
                             timeout_ms=args.timeout, device=args.device, oracle=args.oracle)
     except BaseException:
         remove_stale(args.json)

@@ -157,6 +157,7 @@ def run_prove(args: argparse.Namespace) -> int:
             registers=args.registers, timeout_ms=args.timeout, budget_s=args.budget,
             jobs=args.jobs, smtlib_dir=args.smtlib, fault=args.fault, eta=args.eta,
             reference=not args.no_reference, float_constants=args.float_constants,
+            loss=args.loss,
             executor=args.executor, scheduler=args.scheduler, recheck=not args.no_recheck)
     except BaseException:
         remove_stale(args.json)
@@ -178,7 +179,8 @@ def run_rules(args: argparse.Namespace) -> int:
     sizes = parse_symbolic(args.symbolic)
     found = api.rules(args.algorithm, args.network, n=sizes.n, d=sizes.d, c=sizes.c,
                       options=algorithm_options(args), classes=args.classes,
-                      registers=args.registers, step=args.step, budget_s=args.budget)
+                      registers=args.registers, step=args.step, budget_s=args.budget,
+                      loss=args.loss)
     text = found.latex if args.format == "latex" else found.text
     if args.output:
         write_text(args.output, text, "rules file")

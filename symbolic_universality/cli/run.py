@@ -52,7 +52,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                          label=args.label, options=algorithm_options(args),
                          synthetic=args.synthetic, extra=args.extra, chunk=args.chunk,
                          prune=not args.no_prune, tolerance=args.tolerance,
-                         threads=args.threads or None, float_constants=args.float_constants)
+                         threads=args.threads or None, float_constants=args.float_constants,
+                         loss=args.loss)
     except BaseException:
         remove_stale(args.json)
         raise

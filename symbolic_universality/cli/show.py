@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
 
     c = api.compile(args.algorithm, args.network, args.dataset, samples=args.samples,
                     label=args.label, options=algorithm_options(args),
-                    float_constants=args.float_constants)
+                    float_constants=args.float_constants, loss=args.loss)
     parts = {"program": [str(c.program)], "extension": [str(c.extension)],
              "both": [str(c.program), str(c.extension)]}[args.what]
     print("\n\n".join(parts))

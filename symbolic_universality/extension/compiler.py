@@ -34,6 +34,7 @@ from ..graph.autodiff import gradients
 from ..graph.core import Node
 from ..networks.mlp import MLP
 from ..program.ir import Instruction, Program
+from .crossentropy import LOSSES, cross_entropy_program
 
 ETA = Fraction(1, 4)
 #: gate coefficients of construction.md section 3: ``g_k = sat(a (z_k - z_{k+1}) + b)``
@@ -259,6 +260,11 @@ class Extension:
     #: the node ``f(x; w)`` of the base network inside ``F_main``: its own fixed numbers
     #: (e.g. an average pool's ``1/k``) belong to the given network, not to the extension
     base_output: Node | None = None
+    #: the main loss: ``"mse"`` (squared) or ``"ce"`` (softmax cross-entropy)
+    loss_kind: str = "mse"
+    #: the program as traced, before the cross-entropy compensation (``program`` is the one
+    #: compiled); recompile with ``compile_extension(net, ext.source_program, loss=...)``
+    source_program: Program | None = None
     _grads: dict[str, Node | None] | None = field(default=None, repr=False)
 
     @property
@@ -319,26 +325,54 @@ def _frac_array(value: Any, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def compile_extension(net: MLP, program: Program, *, fault: str | None = None,
-                      eta: Fraction = ETA) -> Extension:
+                      eta: Fraction = ETA, loss: str = "mse") -> Extension:
     """Build the extension of ``net`` that runs ``program`` by plain GD (construction.md sec. 3).
 
     ``fault`` (one of ``ALL_FAULTS``) builds it under a seeded fault of ``verify.faults``
     (a negative control), e.g. ``gate_margin`` (gate 0 gets ``a = 1, b = -1/2``) or
     ``gate_on_kinks`` (every gate ``a = 1, b = 0``: arguments exactly on the kinks of sat).
+    ``loss``: ``"mse"`` (the squared loss of section 1) or ``"ce"`` (softmax cross-entropy:
+    the program is first compensated by :func:`.crossentropy.cross_entropy_program`, lemma
+    *cross-entropy compensation*).
     """
+    if loss not in LOSSES:
+        raise CompileError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    source = program
+    if loss == "ce":
+        if net.c < 2:
+            raise CompileError("cross-entropy needs at least 2 classes; use --loss mse")
+        program = cross_entropy_program(program)
+    ext = _compile_with(net, program, eta, loss, fault)
+    ext.source_program = source
+    return ext
+
+
+def _compile_with(net: MLP, program: Program, eta: Fraction, loss: str,
+                  fault: str | None) -> Extension:
     if fault is not None:
         if fault not in ALL_FAULTS:
             raise CompileError(f"unknown fault {fault!r}; choose one of {', '.join(ALL_FAULTS)}")
         from ..verify.faults import inject
 
         with inject(fault):
-            ext = _compile(net, program, Fraction(eta))
+            ext = _compile(net, program, Fraction(eta), loss)
         ext.fault = fault
         return ext
-    return _compile(net, program, Fraction(eta))
+    return _compile(net, program, Fraction(eta), loss)
 
 
-def _compile(net: MLP, program: Program, eta: Fraction) -> Extension:
+def main_loss(f_main: Node, y: Node, loss: str) -> Node:
+    """The per-sample main loss: ``1/2 |F - y|^2`` or ``log sum_c exp(F_c) - <F, y>``.
+
+    Its gradient in ``F`` is the residual ``F - y``, resp. ``softmax(F) - y`` (lemma *read*).
+    """
+    if loss == "ce":
+        return g.sub(g.logsumexp(f_main), g.vdot(f_main, y))
+    r = g.sub(f_main, y)
+    return g.scale(g.vdot(r, r), Fraction(1, 2))
+
+
+def _compile(net: MLP, program: Program, eta: Fraction, loss_kind: str = "mse") -> Extension:
     if program.output.target.shape != (net.n_params,):
         raise CompileError(
             f"algorithm {program.name} outputs {program.output.target.shape[0]} weights but the "
@@ -453,8 +487,7 @@ def _compile(net: MLP, program: Program, eta: Fraction) -> Extension:
     for h, node in zip(heads, outs[1 + len(aux):], strict=True):
         h.node = node
     half = Fraction(1, 2)
-    r = g.sub(f_main, y_node)
-    terms = [g.bmean(g.scale(g.vdot(r, r), half))]
+    terms = [g.bmean(main_loss(f_main, y_node, loss_kind))]
     for h in aux:
         terms.append(g.bmean(g.scale(g.vdot(h, h), half)))
     loss = g.add_all(terms)
@@ -463,4 +496,4 @@ def _compile(net: MLP, program: Program, eta: Fraction) -> Extension:
         raise CompileError("the extension's output depends on the label; cannot compile")
     return Extension(net, program, eta, K, shapes, blocks, theta0, f_main, list(aux), loss,
                      heads, nodes, register_param, x_node, y_node, None,
-                     base_output=base_output)
+                     base_output=base_output, loss_kind=loss_kind)

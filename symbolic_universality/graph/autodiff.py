@@ -170,6 +170,11 @@ def _vjp(node: Node, adj: Node, relevant: set[int], per_sample: bool) -> list[tu
         emit(0, g.mul(adj, g.unary("dsigmoid", ins[0])))
     elif op == "exp":
         emit(0, g.mul(adj, node))
+    elif op == "logsumexp":
+        emit(0, g.mul(adj, g.softmax(ins[0])))
+    elif op == "softmax":
+        # J^T a = s * (a - <a, s>), s = softmax(z)
+        emit(0, g.mul(node, g.sub(adj, g.vdot(adj, node))))
     elif op == "log":
         emit(0, g.mul(adj, g.unary("recip", ins[0])))
     elif op == "dtanh":

@@ -282,8 +282,24 @@ def unary(op: str, a: Node, **attrs: Any) -> Node:
 
 UNARY_OPS = frozenset(
     {"relu", "step", "sat", "dsat", "tanh", "dtanh", "sigmoid", "dsigmoid", "recip", "pow",
-     "exp", "log"}
+     "exp", "log", "softmax"}
 )
+
+
+def softmax(a: Node) -> Node:
+    """``exp(a) / sum(exp(a))`` over a vector (per sample): the residual's first term under
+    cross-entropy. Exact only where every entry is equal (then ``1/c``)."""
+    if len(a.shape) != 1:
+        raise GraphError(f"softmax needs a vector, got shape {a.shape}")
+    return unary("softmax", a)
+
+
+def logsumexp(a: Node) -> Node:
+    """``log sum_c exp(a_c)`` of a vector (per sample), a scalar; its derivative is
+    :func:`softmax` (no ``exp`` or ``log`` node, so float backends evaluate it stably)."""
+    if len(a.shape) != 1:
+        raise GraphError(f"logsumexp needs a vector, got shape {a.shape}")
+    return Node("logsumexp", (a,), (), a.batched)
 
 
 def power(a: Node, k: int) -> Node:
@@ -537,6 +553,8 @@ def apply_op(op: str, ins: Sequence[Node], attrs: dict[str, Any]) -> Node:
         return bsum(ins[0])
     if op == "bmean":
         return bmean(ins[0])
+    if op == "logsumexp":
+        return logsumexp(ins[0])
     if op in UNARY_OPS:
         return unary(op, ins[0], **attrs)
     raise GraphError(f"cannot rebuild operation {op!r}")

@@ -446,7 +446,7 @@ def _check(ext: Extension, x: np.ndarray, y: np.ndarray, reference_w: np.ndarray
         all_gates &= g_ok
         try:
             def grad_of(w: np.ndarray, xx: np.ndarray) -> np.ndarray:
-                return ref.network_grad(net, w, xx, yf)
+                return ref.network_grad(net, w, xx, yf, loss=ext.loss_kind)
 
             grad_f = grad_of(theta["w"], xf)
             step = new["w"] - theta["w"]

@@ -57,7 +57,7 @@ def parse_synthetic(spec: str) -> dict[str, int]:
 def synthetic_instance(spec: str, algorithm: Any, network: str, options: dict[str, Any],
                        *, reference: bool = True, held: int = 3,
                        threads: int | None = DEFAULT_THREADS,
-                       float_constants: str = "refuse") -> Instance:
+                       float_constants: str = "refuse", loss: str = "mse") -> Instance:
     """Gaussian blobs (``zoo.datasets.synthetic``), the extension and the float reference.
 
     The held-out inputs are ``held`` further samples of the same draw; the reference runs
@@ -72,7 +72,7 @@ def synthetic_instance(spec: str, algorithm: Any, network: str, options: dict[st
     x, y = x_all[: s["n"]], y_all[: s["n"]]
     net = parse_network(network, s["d"], s["c"])
     alg = resolve_algorithm(algorithm)
-    ext = compile_algorithm(alg, net, float_constants=float_constants, **options)
+    ext = compile_algorithm(alg, net, float_constants=float_constants, loss=loss, **options)
     ref_w, ref_s = None, None
     if reference:
         with blas_threads(threads):

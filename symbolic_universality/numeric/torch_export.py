@@ -105,6 +105,8 @@ class ExtensionModule(nn.Module):
         self.eta = ext.eta
         self.K = ext.K
         self.prune = prune
+        #: the main loss: "mse" or "ce" (softmax cross-entropy, ``torch.logsumexp``)
+        self.loss_kind = ext.loss_kind
         # gate (canonical node) -> the products that have it as a direct factor
         canon = self._canon
         self._gates = sorted({canon[n.id].id: canon[n.id] for n in gate_nodes(ext).values()
@@ -190,7 +192,9 @@ class ExtensionModule(nn.Module):
              unbatched: bool = True) -> torch.Tensor:
         """``L`` of construction.md section 1 on ``(x, y)``.
 
-        ``mean_i [1/2 |F_main(x_i) - y_i|^2 + 1/2 |F_aux(x_i)|^2]``; an unbatched aux head
+        ``mean_i [1/2 |F_main(x_i) - y_i|^2 + 1/2 |F_aux(x_i)|^2]`` (with ``loss="ce"`` the
+        first term is ``logsumexp(F_main(x_i)) - <F_main(x_i), y_i>``, which is
+        ``torch.nn.functional.cross_entropy`` for one-hot ``y``); an unbatched aux head
         counts once. For gradient accumulation over chunks of a set of ``n`` samples pass
         ``n`` (the per-sample terms are divided by ``n``) and ``unbatched=False`` on all
         chunks but one.
@@ -200,8 +204,12 @@ class ExtensionModule(nn.Module):
         m = x.shape[0]
         n = m if n is None else n
         outs, zero = self._forward(x)
-        r = outs[0] - y
-        total = 0.5 * (r * r).sum() / n
+        if self.loss_kind == "ce":
+            f = outs[0].reshape(m, -1)
+            total = (torch.logsumexp(f, dim=1) - (f * y.reshape(m, -1)).sum(dim=1)).sum() / n
+        else:
+            r = outs[0] - y
+            total = 0.5 * (r * r).sum() / n
         for head, node, is_zero in zip(outs[1:], self._outputs[1:], zero[1:], strict=True):
             if is_zero:
                 continue  # value 0 and gradient 0: the term is 0
@@ -400,6 +408,14 @@ def unary(op: str, a: torch.Tensor, **attrs: Any) -> torch.Tensor:
     if op == "pow":
         k = attrs["k"]
         return torch.ones_like(a).detach() if k == 0 else a ** k
+    if op == "exp":
+        return torch.exp(a)
+    if op == "log":
+        return torch.log(a)
+    if op == "softmax":
+        return torch.softmax(a, dim=-1)
+    if op == "logsumexp":
+        return torch.logsumexp(a, dim=-1)
     if op == "tanh":
         return torch.tanh(a)
     if op == "dtanh":

@@ -63,6 +63,9 @@ class _Torch:
     def leaf(self, value: Any) -> Any:
         return self.t.as_tensor(np.asarray(value, dtype=np.float64))
 
+    def logsumexp_rows(self, a: Any) -> Any:
+        return self.t.logsumexp(a, dim=1)
+
     def number(self, q: Fraction) -> float:
         return float(q)
 
@@ -219,6 +222,13 @@ class _Sympy:
 
     def number(self, q: Fraction) -> Any:
         return self.sp.Rational(q.numerator, q.denominator)
+
+    def logsumexp_rows(self, a: Any) -> Any:
+        sp = self.sp
+        out = np.empty((a.shape[0],), dtype=object)
+        for i in range(a.shape[0]):
+            out[i] = sp.log(sum(sp.exp(v) for v in a[i]))
+        return out
 
     def unary(self, op: str, a: Any, attrs: dict[str, Any], exact: Any = None) -> Any:
         sp = self.sp
@@ -381,8 +391,13 @@ class Interpreter:
 def _loss(interp: Interpreter, ext: Any, y: Any) -> Any:
     """construction.md section 1's mean loss, written here from F_main and the aux heads."""
     f_main, *aux = interp.run([ext.f_main, *ext.aux])
-    r = f_main - y
-    per = (r * r).reshape(r.shape[0], -1).sum(1) / 2
+    if getattr(ext, "loss_kind", "mse") == "ce":
+        # softmax cross-entropy: log sum_c exp(F_c) - <F, y>, per sample
+        rows = f_main.reshape(f_main.shape[0], -1)
+        per = interp.xp.logsumexp_rows(rows) - (rows * y.reshape(rows.shape)).sum(1)
+    else:
+        r = f_main - y
+        per = (r * r).reshape(r.shape[0], -1).sum(1) / 2
     for h in aux:
         hv = h.reshape(h.shape[0], -1)
         per = per + (hv * hv).sum(1) / 2
@@ -456,10 +471,13 @@ def _exact_arguments(ext: Any, theta: Mapping[str, Any], x: np.ndarray, y: np.nd
     return {u.id: v for u, v in zip(units, values, strict=True)}
 
 
-def sympy_gradient(ext: Any, theta: Mapping[str, Any], x: np.ndarray, y: np.ndarray
-                   ) -> dict[str, np.ndarray]:
+def sympy_gradient(ext: Any, theta: Mapping[str, Any], x: np.ndarray, y: np.ndarray,
+                   numeric: bool = False) -> dict[str, np.ndarray]:
     """``dL/dtheta`` at ``theta`` exactly: the loss flattened into one sympy expression in
-    the parameters, ``sympy.diff`` by each, then the state substituted (Fractions out)."""
+    the parameters, ``sympy.diff`` by each, then the state substituted (Fractions out).
+
+    ``numeric=True`` (cross-entropy away from ``softmax(0)``, where the gradient is
+    irrational): each entry is evaluated to 30 digits and returned as a float64."""
     import sympy as sp
 
     xp = _Sympy()
@@ -479,6 +497,9 @@ def sympy_gradient(ext: Any, theta: Mapping[str, Any], x: np.ndarray, y: np.ndar
         g = np.empty(arr.shape, dtype=object)
         for idx, s in np.ndenumerate(arr):
             d = sp.diff(L, s).xreplace(values)
+            if numeric:
+                g[idx] = float(sp.piecewise_fold(d).evalf(30))
+                continue
             d = sp.nsimplify(sp.piecewise_fold(d)) if not d.is_Rational else d
             if not d.is_Rational:
                 raise OracleError(f"sympy left d L / d {s} = {d} unevaluated")

@@ -92,6 +92,8 @@ class StepReport:
     min_gate_margin: str = ""
     live_units_at_kink: int = 0
     oracle: str = "not checked"  # verified | refuted | skipped | not checked
+    #: cross-entropy: step K checked in float64 (T3), with what was found
+    t3_float: str = ""
 
 
 @dataclass
@@ -302,6 +304,52 @@ def check_exact(
     advance = bars.enter_context(bar(ext.K + 1, f"exact GD on {program.name}", "step"))
     for k in range(ext.K + 1):
         t0 = time.perf_counter()
+        if k == ext.K and ext.loss_kind == "ce":
+            # softmax(f(x; A(D))) is irrational: T3 in float64 (construction.md section 1)
+            step, new_f, grad_f = _ce_final_step(report, ext, theta, x, y, run_eta, order,
+                                                 prune)
+            if step.status != "verified":
+                report.inert_after_K = False
+                fail(f"step {k} (float64)", step.t3_float or "T3 in float64 failed")
+                stopped = True
+            else:
+                report.inert_after_K = True
+                f64 = {n: np.asarray(v, dtype=np.float64) for n, v in theta.items()}
+                observed = properties.moved_entries(f64, new_f, order)
+                predicted = properties.predicted_moved(ext, k, registers, grad_f)
+                diff = properties.compare_moved(k, observed, predicted, order)
+                step.moved_set = "refuted" if diff else "verified"
+                moved_status.append(step.moved_set)
+                if diff:
+                    step.status = "refuted"
+                    fail("moved set", f"moved set (float64): {diff}")
+                    stopped = True
+            if not stopped and kinks:
+                ks = kink_check.check_kinks(ext, theta, x, k)
+                step.kink, step.min_gate_margin, step.live_units_at_kink = (
+                    ks.status, ks.min_gate_margin, ks.at_kink)
+                kink_status.append(ks.status)
+                if ks.status == "refuted":
+                    step.status = "refuted"
+                    fail("kink margin", f"kink margin: {ks.detail}")
+                    stopped = True
+                elif ks.status == "unknown":
+                    labels.append("kink margin (unknown)")
+            if not stopped and engines and k in oracle_at:
+                # in float64: the gradient has no rational value here
+                bad = _run_oracle(ext, engines, k, theta, new_f, run_eta, x, y, order, prune)
+                step.oracle = "refuted" if bad else "verified"
+                oracle_steps.append(step.oracle)
+                if bad:
+                    oracle_failed = True
+                    step.status = "refuted"
+                    fail("oracle", f"oracle: {bad.sentence()}")
+                    stopped = True
+            elif engines:
+                step.oracle = "skipped"
+            step.seconds = round(time.perf_counter() - t0, 4)
+            advance(1, step.status)
+            break
         new = gd_step(ext, theta, x, y, run_eta, gd_backend, prune=prune, chunk=chunk)
         grad_f = None
         if k < ext.K:
@@ -421,8 +469,10 @@ def check_exact(
         report.message = f"unknown: {p.name}: {p.detail}"
     else:
         report.status = "verified"
+        after = (f"step {ext.K} is plain GD on f with cross-entropy (float64)"
+                 if ext.loss_kind == "ce" else f"step {ext.K} is plain GD on f")
         report.message = (f"verified: {ext.K} GD steps reproduce {program.name}'s weights "
-                          f"exactly; step {ext.K} is plain GD on f; "
+                          f"exactly; {after}; "
                           + ", ".join(f"{p.name} {p.status}" for p in report.properties))
     report.seconds = round(time.perf_counter() - t_start, 3)
     return report
@@ -512,20 +562,26 @@ def _run_oracle(ext: Extension, engines: list[str], k: int, theta: dict[str, np.
     for engine in engines:
         if engine == "torch" and not oracle_mod.torch_available():
             continue
+        # cross-entropy: the gradient is rational at theta_hat_k for k < K (softmax(0) = 1/c)
+        # and nowhere else, so the perturbed point and step K are compared in float64
+        ce = ext.loss_kind == "ce"
+        at_k = ce and k >= ext.K
         if engine == "torch":
             at_hat = oracle_mod.torch_gradient(ext, theta, x, y)
         else:
-            at_hat = oracle_mod.sympy_gradient(ext, theta, x, y)
-        bad = oracle_mod.compare(k, order, at_hat, predicted_grad, "theta_hat", engine)
+            at_hat = oracle_mod.sympy_gradient(ext, theta, x, y, numeric=at_k)
+        label = "sympy (float64)" if engine == "sympy" and at_k else engine
+        bad = oracle_mod.compare(k, order, at_hat, predicted_grad, "theta_hat", label)
         if bad is None:
             if engine == "torch":
                 near = oracle_mod.torch_gradient(ext, nearby, x, y, exact_branches=False)
                 bad = oracle_mod.compare(k, order, near, autodiff_at("float"), "perturbed",
                                          engine)
             else:
-                near = oracle_mod.sympy_gradient(ext, nearby, x, y)
-                bad = oracle_mod.compare(k, order, near, autodiff_at("exact"), "perturbed",
-                                         engine)
+                near = oracle_mod.sympy_gradient(ext, nearby, x, y, numeric=ce)
+                bad = oracle_mod.compare(k, order, near,
+                                         autodiff_at("float" if ce else "exact"), "perturbed",
+                                         "sympy (float64)" if ce else engine)
         if bad is not None:
             return bad
     return None
@@ -559,7 +615,61 @@ def _t3(report: Report, stopped: bool) -> Property:
         return Property("T3", REFUTED, "step K is not plain GD on f")
     if report.inert_after_K is None:
         return Property("T3", UNKNOWN, "step K was not reached (an earlier check failed)")
+    last = report.steps[-1] if report.steps else None
+    if last is not None and last.t3_float:
+        return Property("T3", VERIFIED, f"in float64 (softmax of f(x; A(D)) is irrational): "
+                                        f"{last.t3_float}")
     return Property("T3", VERIFIED, "step K moves only w, exactly as plain GD on f")
+
+
+#: float64 agreement asked of GD on the extension and plain GD on f at step K (cross-entropy)
+CE_T3_TOLERANCE = 1e-12
+
+
+def _ce_final_step(report: Report, ext: Extension, theta: dict[str, np.ndarray],
+                   x: np.ndarray, y: np.ndarray, eta: Fraction, order: list[str],
+                   prune: bool) -> tuple[StepReport, dict[str, np.ndarray], np.ndarray]:
+    """Step ``K`` under cross-entropy, in float64 (T3; the *trajectory theorem* after K).
+
+    GD on the whole extended loss (the graph's autodiff on float64) from ``theta_K`` must
+    leave every block but ``w`` bit for bit unchanged (persistence: their gradients are
+    products with gates that are exactly 0), and move ``w`` as plain GD on ``f`` with the
+    cross-entropy gradient of ``zoo.references`` (an independent hand backprop) does, to
+    within ``CE_T3_TOLERANCE`` relative to the step's size.
+    """
+    k = ext.K
+    f64 = {n: np.asarray(v, dtype=np.float64) for n, v in theta.items()}
+    xf, yf = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    new = gd_step(ext, f64, xf, yf, eta, NUMERIC, prune=prune)
+    grad_f = np.asarray(ref.network_grad(ext.net, f64["w"], xf, yf, loss="ce"),
+                        dtype=np.float64)
+    want_w = f64["w"] - float(eta) * grad_f
+    moved = [n for n in order if n != "w" and not np.array_equal(new[n], f64[n])]
+    got_step = np.asarray(new["w"] - f64["w"]).reshape(-1)
+    want_step = (want_w - f64["w"]).reshape(-1)
+    scale = float(np.max(np.abs(want_step))) if want_step.size else 0.0
+    err = float(np.max(np.abs(got_step - want_step))) / scale if scale else float(
+        np.max(np.abs(got_step)) if got_step.size else 0.0)
+    status = "verified"
+    if moved:
+        status = "refuted"
+        detail = f"{moved[0]} moved at step {k} (only w may move after K)"
+    elif err > CE_T3_TOLERANCE:
+        status = "refuted"
+        i = int(np.argmax(np.abs(got_step - want_step)))
+        detail = (f"w[{i}] moved by {got_step[i]:.17g}, plain GD on f with cross-entropy moves "
+                  f"it by {want_step[i]:.17g} (relative error {err:.3g})")
+    else:
+        detail = (f"step {k} moves only w (every other block bit for bit unchanged), as plain "
+                  f"GD on f with cross-entropy, relative error {err:.2g} <= "
+                  f"{CE_T3_TOLERANCE:g}")
+    n_moved = int(np.count_nonzero(got_step))
+    step = StepReport(k, status, ["w (plain GD on f, float64)"], ["w"] if n_moved else [],
+                      n_moved, int(np.count_nonzero(want_step)), 0.0, None,
+                      [] if status == "verified" else [moved[0] if moved else "w"])
+    step.t3_float = detail
+    report.steps.append(step)
+    return step, new, grad_f
 
 
 def _check_final(report: Report, ext: Extension, theta: dict[str, np.ndarray],

@@ -307,6 +307,31 @@ def mlp_loss(
     return scale * np.sum(r * r)
 
 
+def output_residual(out: np.ndarray, y: np.ndarray, loss: str, exact: bool) -> np.ndarray:
+    """``dl/dout`` per sample: ``out - y`` (squared loss) or ``softmax(out) - y`` (softmax
+    cross-entropy ``log sum_c exp(out_c) - <out, y>``).
+
+    Exactly, ``softmax`` is rational only on rows whose entries are all equal (then it is
+    ``1/c``); any other row is refused. In float the row maximum is subtracted first.
+    """
+    if loss == "mse":
+        return out - y
+    if loss != "ce":
+        raise ValueError(f"unknown loss {loss!r}; choose mse or ce.")
+    rows, c = out.shape
+    if exact:
+        soft = np.empty(out.shape, dtype=object)
+        for i in range(rows):
+            if any(v != out[i, 0] for v in out[i]):
+                raise ValueError("the softmax of an output row with unequal entries is "
+                                 "irrational; compute this cross-entropy gradient in float.")
+            soft[i, :] = Fraction(1, c)
+        return soft - y
+    z = np.asarray(out, dtype=np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True) - np.asarray(y, dtype=np.float64)
+
+
 def mlp_grad(
     sizes: Sequence[int],
     act: str,
@@ -314,15 +339,18 @@ def mlp_grad(
     x: np.ndarray,
     y: np.ndarray,
     bias: bool = True,
+    loss: str = "mse",
 ) -> np.ndarray:
-    """Gradient in ``w`` of the mean over samples of ``1/2 ||f(x_i; w) - y_i||^2``.
+    """Gradient in ``w`` of the mean over samples of ``1/2 ||f(x_i; w) - y_i||^2``
+    (``loss="ce"``: of the softmax cross-entropy, :func:`output_residual`).
 
     Hand-written backpropagation; returns a flat vector in the weight layout.
     """
     exact, layers, xa, ya = _prepare(sizes, act, w, x, y, bias)
     assert ya is not None
     zs, acts = _forward_all(layers, act, xa)
-    delta = (acts[-1] - ya) * _const(Fraction(1, xa.shape[0]), exact)  # dL/dz_L, (n, c)
+    delta = output_residual(acts[-1], ya, loss, exact) * _const(Fraction(1, xa.shape[0]),
+                                                                exact)  # dL/dz_L, (n, c)
     grads: list[Layer] = []
     for k in range(len(layers) - 1, -1, -1):
         weight, b = layers[k]
@@ -616,8 +644,10 @@ def cnn_forward(net: object, w: np.ndarray, x: np.ndarray) -> np.ndarray:
     return _cnn_forward_all(net, wa, xa, exact)[-1]
 
 
-def cnn_grad(net: object, w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Gradient in ``w`` of ``mean_i 1/2 ||f(x_i; w) - y_i||^2`` for a ConvNet (hand backprop)."""
+def cnn_grad(net: object, w: np.ndarray, x: np.ndarray, y: np.ndarray,
+             loss: str = "mse") -> np.ndarray:
+    """Gradient in ``w`` of ``mean_i 1/2 ||f(x_i; w) - y_i||^2`` for a ConvNet (hand backprop;
+    ``loss="ce"``: softmax cross-entropy, :func:`output_residual`)."""
     exact, wa, xa = _cnn_prepare(net, w, x)
     ya = _as_array(y, exact, "y")
     n = xa.shape[0]
@@ -627,7 +657,7 @@ def cnn_grad(net: object, w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.nda
         raise ValueError(f"y must have shape {vals[-1].shape}, got {ya.shape}.")
     grad = _zeros(wa.shape, exact)
     adj: list[np.ndarray | None] = [None] * len(ops)
-    adj[-1] = (vals[-1] - ya) * _const(Fraction(1, n), exact)
+    adj[-1] = output_residual(vals[-1], ya, loss, exact) * _const(Fraction(1, n), exact)
 
     def send(i: int, v: np.ndarray) -> None:
         adj[i] = v if adj[i] is None else adj[i] + v
@@ -700,12 +730,14 @@ def network_forward(net: object, w: np.ndarray, x: np.ndarray) -> np.ndarray:
     return cnn_forward(net, w, x)
 
 
-def network_grad(net: object, w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Mean squared-loss gradient for any base network (:func:`mlp_grad` or :func:`cnn_grad`)."""
+def network_grad(net: object, w: np.ndarray, x: np.ndarray, y: np.ndarray,
+                 loss: str = "mse") -> np.ndarray:
+    """Mean squared-loss (or ``loss="ce"`` cross-entropy) gradient for any base network
+    (:func:`mlp_grad` or :func:`cnn_grad`)."""
     if _is_mlp(net):
         return mlp_grad(list(net.sizes), net.activation, w, x, y,  # type: ignore[attr-defined]
-                        bias=net.bias)  # type: ignore[attr-defined]
-    return cnn_grad(net, w, x, y)
+                        bias=net.bias, loss=loss)  # type: ignore[attr-defined]
+    return cnn_grad(net, w, x, y, loss=loss)
 
 
 def seeded_weights(p: int, seed: int = 0) -> np.ndarray:
