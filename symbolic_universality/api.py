@@ -38,8 +38,15 @@ from fractions import Fraction
 from typing import Any
 
 from .errors import UsageError
-from .pipeline import (Job, build, check_loss, exact_references, recompile, resolve_algorithm,
-                       resolve_data)
+from .pipeline import (
+    Job,
+    build,
+    check_loss,
+    exact_references,
+    recompile,
+    resolve_algorithm,
+    resolve_data,
+)
 
 __all__ = [
     "BACKENDS", "Compiled", "ProveResult", "Result", "RunResult", "UpdateRules", "VerifyResult",
@@ -510,7 +517,6 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
     samples (label choices ``classes``: all, symbolic or one class per sample). The result
     states its scope; ``verified`` only when every obligation was proved by every backend.
     """
-    from .extension.compiler import compile_extension
     from .pipeline import compile_algorithm
     from .symbolic.data import SymbolicSpec, parse_classes
     from .symbolic.frontend import network_for, proof_text

@@ -50,6 +50,8 @@ PINNED = {
     "one_hot": "real labels y: phi(u,x,y) = sum_c y_c phi(u,x,e_c)",
     "order": "online GD (f(x; w) = <w, x>, squared loss, eta = 1/4): the same trajectory on "
              "both orderings for 6 steps (exact)",
+    # coef = 1 instead of 1/C: the compensated register is off by (1 - 1/C) mean psi
+    "crossentropy": "R' + coef U' = mean_i psi(x_i) y_i^T (every n, C)",
 }
 MARGIN_CHECK = "gate arguments lie outside [0, 1] by >= the flat-gates margin 1"
 

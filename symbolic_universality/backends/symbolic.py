@@ -85,6 +85,32 @@ class Recip(sp.Function):
         return "recip(" + printer._print(self.args[0]) + ")"
 
 
+class Softmax(sp.Function):
+    """``Softmax(j, z_0, ..., z_{c-1}) = exp(z_j) / sum_k exp(z_k)``, the cross-entropy
+    residual's first term, as an exact atom.
+
+    Evaluated to ``1/c`` when every ``z_k`` is the same expression (``softmax(0) = 1/c``,
+    lemma *read*, cross-entropy case) and to its value on numbers (``evalf``); otherwise an
+    atom of the normal form, identified by the normal forms of its arguments (an
+    uninterpreted function: sound for identities, which then hold for every value it takes).
+    """
+
+    @classmethod
+    def eval(cls, j: sp.Expr, *z: sp.Expr) -> sp.Expr | None:
+        if z and all(v == z[0] for v in z[1:]):
+            return sp.Rational(1, len(z))
+        return None
+
+    def _eval_evalf(self, prec: int) -> sp.Expr:
+        j, *z = self.args
+        e = [sp.exp(v) for v in z]
+        return (e[int(j)] / sp.Add(*e)).evalf(prec)
+
+    def _sympystr(self, printer: Any) -> str:
+        j, *z = self.args
+        return f"softmax_{j}(" + ", ".join(printer._print(v) for v in z) + ")"
+
+
 def heaviside(z: sp.Expr) -> sp.Expr:
     """``step(z)``: ``Heaviside(z, 0)`` (so ``H(0) = 0``), a number on numbers."""
     if z.is_Number:
@@ -148,6 +174,20 @@ class SympyBackend(Backend):
     def is_zero(self, arr: np.ndarray) -> bool:
         """Structural: every entry is the literal 0 (never decides a symbolic equation)."""
         return all(v == 0 for v in np.asarray(arr, dtype=object).flat)
+
+    def rows(self, op: str, a: np.ndarray) -> np.ndarray:
+        """``softmax`` as :class:`Softmax` atoms (``1/c`` on equal entries); ``logsumexp``
+        as ``log(sum exp)``."""
+        if op != "softmax":
+            return super().rows(op, a)
+        arr = np.asarray(a, dtype=object)
+        c = arr.shape[-1]
+        flat = arr.reshape(-1, c)
+        out = np.empty(flat.shape, dtype=object)
+        for i, row in enumerate(flat):
+            for j in range(c):
+                out[i, j] = Softmax(sp.Integer(j), *row)
+        return out.reshape(arr.shape)
 
     def unary(self, op: str, a: np.ndarray, **attrs: Any) -> np.ndarray:
         if op == "relu":
@@ -276,6 +316,26 @@ class Z3Backend(Backend):
             elif v != 0:
                 return False
         return True
+
+    def rows(self, op: str, a: np.ndarray) -> np.ndarray:
+        """``softmax``: ``1/c`` on a row of equal entries, else uninterpreted functions
+        ``softmax<c>_<j>`` of the row (sound for identities: congruence is all z3 may use)."""
+        if op != "softmax":
+            raise BackendError(f"'{op}' has no SMT encoding; use the algebra backend")
+        arr = np.asarray(a, dtype=object)
+        c = arr.shape[-1]
+        flat = arr.reshape(-1, c)
+        out = np.empty(flat.shape, dtype=object)
+        fns = [z3.Function(f"softmax{c}_{j}", *([z3.RealSort()] * (c + 1))) for j in range(c)]
+        for i, row in enumerate(flat):
+            terms = [to_z3(v) for v in row]
+            simple = [z3.simplify(t - terms[0]) for t in terms[1:]]
+            if all(z3.is_rational_value(d) and d.numerator_as_long() == 0 for d in simple):
+                out[i, :] = [Fraction(1, c)] * c
+                continue
+            for j in range(c):
+                out[i, j] = fns[j](*terms)
+        return out.reshape(arr.shape)
 
     def unary(self, op: str, a: np.ndarray, **attrs: Any) -> np.ndarray:
         if op == "relu":

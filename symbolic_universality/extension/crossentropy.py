@@ -39,12 +39,13 @@ def ones_register(name: str) -> str:
     return f"{name}_ones"
 
 
-def cross_entropy_program(program: Program) -> Program:
+def cross_entropy_program(program: Program, *, coef: Fraction | None = None) -> Program:
     """The program whose GD under cross-entropy reproduces ``program`` (module docstring).
 
     Relies on lemma *read* (cross-entropy case: residual ``1/c - y``) and lemma
     *cross-entropy compensation* (``R + (1/c) R_ones = mean phi(u, x, y)``). A program with
-    no labelled read is returned unchanged (its reads see no residual).
+    no labelled read is returned unchanged (its reads see no residual). ``coef`` replaces
+    the compensation's ``1/c`` (the lemma's negative control only).
     """
     labelled = [ins for ins in program.instructions if ins.kind == "read_labelled"]
     if not labelled:
@@ -53,6 +54,7 @@ def cross_entropy_program(program: Program) -> Program:
     y = program.y
     assert y is not None
     inv_c = Fraction(1, c)
+    comp = inv_c if coef is None else Fraction(coef)
     shift = g.sub(y, g.const([inv_c] * c, label="1/c"))
     ones = g.const([1] * c, label="ones")
     taken = {ins.target.name for ins in program.instructions}
@@ -83,7 +85,7 @@ def cross_entropy_program(program: Program) -> Program:
                      if r.attrs["name"] == name]
         fixed = g.add(g.reg(name, ins.target.shape),
                       g.mul(g.reg(uname, ins.target.shape),
-                            g.const(inv_c, label=f"1/c of {name}")))
+                            g.const(comp, label=f"1/c of {name}")))
         for r in reg_nodes:
             uses[r.id] = fixed
     return Program(program.name, program.d, program.c, out, dict(program.options), program.x,

@@ -84,6 +84,8 @@ LEMMAS: list[Lemma] = [
           {"reduction": "online"}),
     Lemma("lifting", "symbolic_universality/symbolic/lifting.py, prover.py (prove --mode "
           "generic: every data set of every size)", {"reduction": "sum"}),
+    Lemma("crossentropy", "symbolic_universality/extension/crossentropy.py (--loss ce: the "
+          "1/c compensation)", {"coef": 1}),
 ]
 
 

@@ -43,7 +43,8 @@ __all__ = ["LiftingCheck", "check_extension", "mean_affine"]
 _LINEAR_UNARY = frozenset(("neg", "scale", "reshape", "transpose", "slice", "pad", "sum",
                            "broadcast"))
 _NONLINEAR_UNARY = frozenset(("relu", "step", "sat", "dsat", "tanh", "dtanh", "sigmoid",
-                              "dsigmoid", "recip", "pow"))
+                              "dsigmoid", "recip", "pow", "exp", "log", "softmax",
+                              "logsumexp"))
 _BILINEAR = frozenset(("mul", "matmul", "outer", "vdot"))
 _BAD = ("X", -1)
 

@@ -36,7 +36,7 @@ from fractions import Fraction
 
 import sympy as sp
 
-from ..backends.symbolic import Recip
+from ..backends.symbolic import Recip, Softmax
 
 Monomial = tuple[int, ...]  # sorted generator ids, repeated for powers (x^2 = (x, x))
 ONE: Monomial = ()
@@ -289,6 +289,11 @@ class Normalizer:
             return self.heaviside(self.poly(e.args[0]))
         if isinstance(e, Recip):
             return self.recip(self.poly(e.args[0]))
+        if isinstance(e, Softmax):
+            # an uninterpreted atom, identified by the normal forms of its arguments
+            j, *z = e.args
+            key = repr((int(j), tuple(self.poly(v).key() for v in z)))
+            return self.var(Generator("sym", name=f"softmax:{key}"))
         raise NormalFormError(f"cannot normalise {type(e).__name__}: {e}")
 
     def difference(self, a: object, b: object) -> Poly:

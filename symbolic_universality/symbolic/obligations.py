@@ -204,7 +204,8 @@ def build_step(ext: Extension, backend: Backend, data: SymbolicData, k: int, *,
         expected = predicted_state(ext, k + 1, after, backend)
     else:
         expected = dict(theta)
-        g = reference.mean_grad(ext.net, theta["w"], data.x, data.y, backend)
+        g = reference.mean_grad(ext.net, theta["w"], data.x, data.y, backend,
+                                loss=ext.loss_kind)
         expected["w"] = np.asarray(theta["w"] - g * backend.scalar(run_eta), dtype=object)
     obligations = []
     for name, shape in ext.shapes.items():

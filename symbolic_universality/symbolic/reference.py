@@ -81,12 +81,24 @@ def forward(net: MLP, w: np.ndarray, x: np.ndarray, backend: Backend) -> np.ndar
     return _forward_cache(net, w, x, backend)[1][-1]
 
 
-def sample_grad(net: MLP, w: np.ndarray, x: np.ndarray, y: np.ndarray, backend: Backend
-                ) -> np.ndarray:
-    """Gradient in ``w`` of ``1/2 |f(x; w) - y|^2`` by backpropagation (one sample)."""
+def residual(out: np.ndarray, y: np.ndarray, backend: Backend, loss: str = "mse"
+             ) -> np.ndarray:
+    """``dl/dout``: ``out - y`` (squared loss) or ``softmax(out) - y`` (cross-entropy; the
+    backend's ``softmax``, an exact atom on the symbolic backends)."""
+    y = np.asarray(y, dtype=object)
+    if loss == "ce":
+        soft = backend.rows("softmax", np.asarray(out, dtype=object).reshape(1, -1))[0]
+        return np.asarray(soft - y, dtype=object)
+    return np.asarray(out - y, dtype=object)
+
+
+def sample_grad(net: MLP, w: np.ndarray, x: np.ndarray, y: np.ndarray, backend: Backend,
+                loss: str = "mse") -> np.ndarray:
+    """Gradient in ``w`` of ``1/2 |f(x; w) - y|^2`` (or of the cross-entropy, ``loss="ce"``)
+    by backpropagation (one sample)."""
     layers = _layers(net, w)
     zs, acts = _forward_cache(net, w, x, backend)
-    delta = np.asarray(acts[-1] - np.asarray(y, dtype=object), dtype=object)
+    delta = residual(acts[-1], y, backend, loss)
     parts: list[np.ndarray] = []
     for k in range(len(layers) - 1, -1, -1):
         W, b = layers[k]
@@ -98,13 +110,14 @@ def sample_grad(net: MLP, w: np.ndarray, x: np.ndarray, y: np.ndarray, backend: 
     return np.concatenate([np.asarray(p, dtype=object).reshape(-1) for p in parts])
 
 
-def mean_grad(net: MLP, w: np.ndarray, X: np.ndarray, Y: np.ndarray, backend: Backend
-              ) -> np.ndarray:
+def mean_grad(net: MLP, w: np.ndarray, X: np.ndarray, Y: np.ndarray, backend: Backend,
+              loss: str = "mse") -> np.ndarray:
     """``mean_i`` of :func:`sample_grad` over the rows of ``X``, ``Y``."""
     n = X.shape[0]
-    total = sample_grad(net, w, X[0], Y[0], backend)
+    total = sample_grad(net, w, X[0], Y[0], backend, loss)
     for i in range(1, n):
-        total = np.asarray(total + sample_grad(net, w, X[i], Y[i], backend), dtype=object)
+        total = np.asarray(total + sample_grad(net, w, X[i], Y[i], backend, loss),
+                           dtype=object)
     return np.asarray(total * backend.scalar(Fraction(1, n)), dtype=object)
 
 

@@ -41,6 +41,8 @@ from ..backends.symbolic import to_z3
 from .obligations import Obligation
 
 LOGIC = "QF_NRA"
+#: with uninterpreted functions (the softmax atoms of the cross-entropy construction)
+LOGIC_UF = "QF_UFNRA"
 TACTIC = "(then (using-params simplify :som true) smt)"
 TACTIC_ITE = "(then elim-term-ite (using-params simplify :som true) smt)"
 STRATEGIES = ("default", "som", "elim-ite")
@@ -62,9 +64,11 @@ def smtlib_text(ob: Obligation) -> str:
         s.add(p)
     s.add(negation(ob))
     body = s.to_smt2()
+    # cross-entropy's softmax atoms are uninterpreted functions (backends.symbolic)
+    logic = LOGIC_UF if "(declare-fun softmax" in body else LOGIC
     header = (f"; obligation {ob.key}: {ob.lemma}\n"
               f"; decided by z3: default solver, then {TACTIC}, then {TACTIC_ITE}\n"
-              f"(set-logic {LOGIC})\n")
+              f"(set-logic {logic})\n")
     return header + body
 
 

@@ -89,6 +89,12 @@ def _verify_worked(**kw: Any) -> str:
     return _label(_check(_worked_job(), **kw))
 
 
+def _verify_worked_ce() -> str:
+    from ..pipeline import prepare
+
+    return _label(_check(prepare("worked", "linear-nobias", "tiny", loss="ce"), oracle="off"))
+
+
 # --------------------------------------------------------------------- patch helpers
 
 
@@ -211,6 +217,10 @@ def _p_head_constant_half() -> Any:
 
 def _p_read_scale_double() -> Any:
     return _patches((_compiler(), "read_scale", lambda eta: 2 / eta))
+
+
+def _p_ce_uncompensated() -> Any:
+    return _patches((_compiler(), "cross_entropy_program", lambda program: program))
 
 
 def _p_clock_e_two() -> Any:
@@ -626,6 +636,9 @@ CATALOGUE: list[Fault] = [
        "strength; the clock advances to 1/2", "step 0 clock.z1", _p_head_constant_half),
     _c("read_scale_double", "compiler", "labelled-read scale s = 2/eta: the labelled register "
        "receives twice the mean", "step 0 reg.R2", _p_read_scale_double),
+    _c("ce_uncompensated", "compiler", "cross-entropy without the 1/c compensation: the "
+       "labelled register receives mean phi(y - 1/c), the program reads it as mean phi(y)",
+       "step 0 reg.R2", _p_ce_uncompensated, _verify_worked_ce),
     _c("clock_e_two", "compiler", "clock heads with e = 2: z_{k+1}' = -eta c e = 2",
        "step 0 clock.z1", _p_clock_e_two),
     _c("fixed_gate_coefficient", "compiler", "the gate coefficient a = 4 applied as a fixed "
