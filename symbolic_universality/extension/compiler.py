@@ -59,7 +59,7 @@ FAULTS = ("register_nonzero", "gate_margin", "unsaturated_gate", "ungated_coeffi
 ALL_FAULTS = FAULTS + (
     "gate_on_kinks", "gate_never_closes", "head_one_step_early", "w_nonzero",
     "head_constant_half", "read_scale_double", "clock_e_two", "fixed_gate_coefficient",
-    "program_constant_fixed", "final_gate_open_early")
+    "program_constant_fixed", "final_gate_open_early", "ce_uncompensated")
 
 
 def head_constant(eta: object) -> object:
@@ -337,28 +337,26 @@ def compile_extension(net: MLP, program: Program, *, fault: str | None = None,
     """
     if loss not in LOSSES:
         raise CompileError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
-    source = program
-    if loss == "ce":
-        if net.c < 2:
-            raise CompileError("cross-entropy needs at least 2 classes; use --loss mse")
-        program = cross_entropy_program(program)
-    ext = _compile_with(net, program, eta, loss, fault)
-    ext.source_program = source
-    return ext
-
-
-def _compile_with(net: MLP, program: Program, eta: Fraction, loss: str,
-                  fault: str | None) -> Extension:
+    if loss == "ce" and net.c < 2:
+        raise CompileError("cross-entropy needs at least 2 classes; use --loss mse")
     if fault is not None:
         if fault not in ALL_FAULTS:
             raise CompileError(f"unknown fault {fault!r}; choose one of {', '.join(ALL_FAULTS)}")
         from ..verify.faults import inject
 
         with inject(fault):
-            ext = _compile(net, program, Fraction(eta), loss)
+            ext = _compile_loss(net, program, Fraction(eta), loss)
         ext.fault = fault
         return ext
-    return _compile(net, program, Fraction(eta), loss)
+    return _compile_loss(net, program, Fraction(eta), loss)
+
+
+def _compile_loss(net: MLP, program: Program, eta: Fraction, loss: str) -> Extension:
+    """``_compile`` of the program, compensated first under cross-entropy."""
+    compiled = cross_entropy_program(program) if loss == "ce" else program
+    ext = _compile(net, compiled, eta, loss)
+    ext.source_program = program
+    return ext
 
 
 def main_loss(f_main: Node, y: Node, loss: str) -> Node:
