@@ -101,6 +101,10 @@ def extension_text(ext: Any) -> str:
     gates = [n for n in ext.shapes if n.startswith("gate.") and n.endswith(".a")]
     lines.append(f"  gates {len(gates)}: g_k = sat(a (z_k - z_(k+1)) + b) for k < K, "
                  "G = sat(a z_K + b) (flat-gates lemma)")
+    if getattr(ext, "loss_kind", "mse") == "ce":
+        lines.append("  loss  softmax cross-entropy log sum exp F_main - <F_main, y>; each "
+                     "labelled read R has its compensating read R_ones (R + R_ones / c; "
+                     "lemma crossentropy)")
     return "\n".join(lines)
 
 

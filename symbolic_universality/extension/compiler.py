@@ -484,6 +484,12 @@ def _compile(net: MLP, program: Program, eta: Fraction, loss_kind: str = "mse") 
     f_main, aux = outs[0], outs[1:1 + len(aux)]
     for h, node in zip(heads, outs[1 + len(aux):], strict=True):
         h.node = node
+    # a program constant F never reads (the 1/c added to y inside a cross-entropy read's
+    # body vanishes in the head's y-derivative) is not a parameter of the extension
+    used = {n.attrs["name"] for n in g.leaves([f_main, *aux], "param")}
+    for name in [n for n, b in blocks.items() if b == "coefficient" and n not in used]:
+        for table in (shapes, blocks, theta0, nodes):
+            del table[name]
     half = Fraction(1, 2)
     terms = [g.bmean(main_loss(f_main, y_node, loss_kind))]
     for h in aux:
