@@ -182,3 +182,28 @@ def test_cli_loss_flag(capsys):
 def test_api_refuses_an_unknown_loss():
     with pytest.raises(ValueError, match="unknown loss 'hinge'"):
         su.verify("worked", "linear-nobias", loss="hinge")
+
+
+def test_a_torch_cnn_with_cross_entropy_verifies_and_loads_back():
+    """The issue's researcher: a small CNN in PyTorch, cross-entropy, momentum vs plain GD."""
+    torch = pytest.importorskip("torch")
+    from symbolic_universality.networks.torch_import import from_torch
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                 torch.nn.Linear(8, 3)).double()
+    net = from_torch(module, torch.zeros(1, 1, 4, 4, dtype=torch.float64))
+    rng = np.random.default_rng(0)
+    x = rng.integers(-3, 4, size=(9, 16))
+    labels = np.arange(9) % 3
+    for alg in ("gd_cnn", "momentum"):
+        r = su.verify(alg, net, (x, labels), options={"T": 2}, loss="ce",
+                      backends="exact,torch")
+        assert r.status == "verified", r.summary()
+    w = [Fr(v) for v in r.report.final_weights]
+    module.load_state_dict(net.to_torch_state_dict(w))
+    out = module(torch.as_tensor(x, dtype=torch.float64).reshape(-1, 1, 4, 4)).detach().numpy()
+    from symbolic_universality.zoo import references as ref
+
+    want = ref.network_forward(net, np.array(w, dtype=object), np.asarray(x, dtype=object))
+    assert np.allclose(out, np.asarray(want, dtype=float), rtol=1e-12)
