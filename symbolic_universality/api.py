@@ -599,8 +599,14 @@ def _static_properties(spec: Any, net: Any, options: dict[str, Any], ext: Any,
                        fault: str | None, float_constants: str) -> list[Any]:
     """T4 (K = the program's depth), T5 (every coefficient of F trainable, by a graph walk)
     and T6 (the extension built from two different data sets is the same) of ``ext``."""
+    from .extension.crossentropy import check_compensation
     from .pipeline import build, other_data
-    from .verify.properties import check_data_independence, check_depth, check_trainable
+    from .verify.properties import (
+        Property,
+        check_data_independence,
+        check_depth,
+        check_trainable,
+    )
 
     d_first = resolve_data(([[(i + j) % 3 for j in range(net.d)] for i in range(net.c)],
                             list(range(net.c))), name="T6 data")
@@ -609,8 +615,13 @@ def _static_properties(spec: Any, net: Any, options: dict[str, Any], ext: Any,
         return build(spec, net, ds, options=options, fault=fault,
                      float_constants=float_constants, loss=ext.loss_kind).extension
 
-    return [check_depth(ext), check_trainable(ext),
-            check_data_independence(rebuild, d_first, other_data(d_first))]
+    props = [check_depth(ext), check_trainable(ext),
+             check_data_independence(rebuild, d_first, other_data(d_first))]
+    if ext.loss_kind == "ce" and ext.source_program is not None:
+        # the program GD runs is the compensated one: prove it computes the traced one
+        status, detail = check_compensation(ext.source_program, ext.program)
+        props.append(Property("CE comp.", status, detail))
+    return props
 
 
 def rules(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: int = 3,

@@ -207,3 +207,26 @@ def test_a_torch_cnn_with_cross_entropy_verifies_and_loads_back():
 
     want = ref.network_forward(net, np.array(w, dtype=object), np.asarray(x, dtype=object))
     assert np.allclose(out, np.asarray(want, dtype=float), rtol=1e-12)
+
+
+def test_prove_checks_the_compensation_of_this_program(monkeypatch):
+    """A wrong compensation coefficient leaves every GD step consistent with the (wrong)
+    compiled program; prove must still refute it, by the per-program identity."""
+    from symbolic_universality.extension import compiler, crossentropy
+
+    real = crossentropy.cross_entropy_program
+    monkeypatch.setattr(compiler, "cross_entropy_program",
+                        lambda program: real(program, coef=Fr(0)))
+    r = su.prove("gd", "linear", d=2, c=2, options={"T": 1}, loss="ce", backends=("algebra",))
+    assert r.status == "refuted", r.summary()
+    assert "CE comp." in r.message
+
+
+def test_compensation_identity_holds_for_the_library():
+    from symbolic_universality.extension.crossentropy import check_compensation
+
+    for alg, net in (("worked", "linear-nobias"), ("gd", "mlp:2-3-2:relu"),
+                     ("momentum", "linear"), ("nesterov", "linear")):
+        ext = su.compile(alg, net, "tiny", loss="ce").extension
+        status, detail = check_compensation(ext.source_program, ext.program)
+        assert status == "verified", (alg, detail)
