@@ -302,6 +302,13 @@ def judge(got: Any, want: Any, *, tolerance: float, estimate: float = 0.0,
     err = norm_error(got, want)
     tol = max(tolerance, SAFETY * estimate) if np.isfinite(estimate) else float("inf")
     if np.isfinite(err) and err <= tol:
+        if err > tolerance and err > CEILING:
+            # agreement only within a tolerance so loose it says nothing: fewer than four
+            # correct digits is no evidence either way
+            return Judgement("inconclusive", err, tol, reference,
+                             f"{what} is {err:.3g} from the {reference}: within the "
+                             f"conditioning-scaled tolerance {tol:.2g}, but an error above "
+                             f"{CEILING:g} leaves float64 nothing to decide")
         return Judgement("verified", err, tol, reference)
     reasons = []
     if reference == "exact run":
