@@ -481,7 +481,10 @@ def exact_text(report: Any) -> str:
     checks += [
         ("T2  F_main = f(.; A(D)) on train + held-out inputs", report.forward_output_equal),
         ("T2  F_aux = 0", report.aux_zero),
-        ("T3  step K moves only w, as plain GD on f", report.inert_after_K),
+        ("T3  step K moves only w, as plain GD on f" + (
+            " (float64: cross-entropy)" if any(getattr(st, "t3_float", "")
+                                               for st in getattr(report, "steps", []))
+            else ""), report.inert_after_K),
     ]
     out_props = []
     for prop in getattr(report, "properties", None) or []:

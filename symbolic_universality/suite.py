@@ -50,7 +50,7 @@ EXPECT = ("verified", "refuted")
 SUITE_BACKENDS = ("exact", "numeric", "torch", "algebra", "smt", "prove")
 CACHEABLE = ("verified", "refuted")
 _KEYS = {"name", "algorithm", "reference", "network", "data", "label", "samples", "options",
-         "backends", "prove", "fault", "expect", "float_constants"}
+         "backends", "prove", "fault", "expect", "float_constants", "loss"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,7 @@ class Instance:
     expect: str = "verified"
     reference: str | None = None
     float_constants: str = "refuse"
+    loss: str = "mse"
     base: str = "."
 
     def resolve(self, value: str | None) -> str | None:
@@ -200,6 +201,7 @@ def load_instances(config: str | Path) -> list[Instance]:
             prove=str(raw.get("prove", "n=2,d=2")), fault=raw.get("fault"), expect=expect,
             reference=raw.get("reference"),
             float_constants=str(raw.get("float_constants", "refuse")),
+            loss=str(raw.get("loss", "mse")),
             base=str(path.parent)))
     return out
 
@@ -240,13 +242,14 @@ def cache_key(inst: Instance) -> str:
 
     compiled = api.compile(inst.resolve(inst.algorithm), inst.network,
                            inst.resolve(inst.data), samples=inst.samples, label=inst.label,
-                           options=inst.options, float_constants=inst.float_constants)
+                           options=inst.options, float_constants=inst.float_constants,
+                           loss=inst.loss)
     data = compiled.job.data
     h = hashlib.sha256()
     for part in (_toolkit_digest(), _program_digest(compiled.program),
                  compiled.job.net.describe(), repr(sorted(inst.options.items())),
                  repr(inst.backends), inst.prove, str(inst.fault), inst.expect,
-                 repr(inst.samples), repr(inst.label), inst.float_constants):
+                 repr(inst.samples), repr(inst.label), inst.float_constants, inst.loss):
         h.update(part.encode())
         h.update(b"\0")
     h.update(repr(data.x.tolist()).encode())
@@ -304,7 +307,8 @@ def run_instance(inst: Instance) -> dict[str, Any]:
             r = api.verify(inst.resolve(inst.algorithm), inst.network, inst.resolve(inst.data),
                            samples=inst.samples, label=inst.label, options=inst.options,
                            backends=verify_backends, reference=inst.resolve(inst.reference),
-                           float_constants=inst.float_constants, fault=inst.fault)
+                           float_constants=inst.float_constants, fault=inst.fault,
+                           loss=inst.loss)
             certs["verify"] = r.certificate()
             results["verify"] = {"status": r.status, "message": r.message}
         if "prove" in inst.backends:
@@ -312,7 +316,7 @@ def run_instance(inst: Instance) -> dict[str, Any]:
             network = inst.network
             p = api.prove(inst.resolve(inst.algorithm), network, n=sizes.n, d=sizes.d,
                           c=sizes.c, options=inst.options, fault=inst.fault,
-                          float_constants=inst.float_constants)
+                          float_constants=inst.float_constants, loss=inst.loss)
             certs["prove"] = p.certificate()
             results["prove"] = {"status": p.status, "message": p.message}
     except Exception as exc:  # noqa: BLE001 - an instance that cannot run is an error

@@ -115,3 +115,17 @@ def test_testing_helpers_pin_the_check():
         assert_refuted("worked", "linear-nobias", "tiny", fault="register_nonzero", check="T5")
     with pytest.raises(AssertionError, match="expected VERIFIED"):
         assert_verified("worked", "linear-nobias", "tiny", fault="register_nonzero")
+
+
+def test_an_instance_may_declare_cross_entropy(tmp_path, capsys):
+    cfg = tmp_path / "symuni.toml"
+    cfg.write_text("[[instance]]\nname = 'ce'\nalgorithm = 'worked'\n"
+                   "network = 'linear-nobias'\nloss = 'ce'\n"
+                   "[[instance]]\nname = 'bad'\nalgorithm = 'worked'\n"
+                   "network = 'linear-nobias'\nloss = 'hinge'\nexpect = 'verified'\n")
+    (inst, bad) = load_instances(cfg)
+    assert inst.loss == "ce"
+    assert main(["check", str(cfg), "--only", "ce", "--no-cache"]) == 0
+    assert "VERIFIED" in capsys.readouterr().out
+    assert main(["check", str(cfg), "--only", "bad", "--no-cache"]) != 0
+    assert "unknown loss 'hinge'" in capsys.readouterr().out
