@@ -402,3 +402,22 @@ def test_trajectory_on_a_cnn_exact():
     # float run: equal up to rounding, and the comparison still says so
     ft = run_trajectory(ext, x, y, extra_steps=2, exact=False)
     assert not ft.exact and plots.coincide_after_k(ft) is True
+
+
+# ------------------------------------------------------------------ symuni run leftovers
+
+
+@pytest.mark.parametrize("extra,words", [
+    (["-d", "iris"], "so --dataset would be ignored; drop it"),
+    (["-d", "tiny", "--samples", "3"], "so --dataset and --samples would be ignored"),
+    (["--label", "y"], "so --label would be ignored"),
+])
+def test_run_refuses_a_data_set_with_synthetic(capsys, extra, words):
+    code, out, err = _run(["run", "--synthetic", "n=50,d=2,c=2", *extra], capsys)
+    assert code == 2 and words in err and err.count("\n") == 1 and not out
+
+
+def test_run_without_dataset_still_runs_on_tiny(capsys):
+    code, out, err = _run(["run", "--T", "1"], capsys)
+    assert code == 0, err
+    assert "on 3 samples" in out  # tiny has 3 samples
