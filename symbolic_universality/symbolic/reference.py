@@ -272,7 +272,6 @@ def _maxpool_backward(op: Any, h: np.ndarray, dout: np.ndarray, backend: Backend
     Ho, Wo = _out_hw(op, False)
     g3 = dout.reshape(C, Ho, Wo)
     dx: dict[tuple[int, int, int], list[Any]] = {}
-    one = backend.scalar(1)
     for c in range(C):
         for i in range(Ho):
             for j in range(Wo):
@@ -286,8 +285,9 @@ def _maxpool_backward(op: Any, h: np.ndarray, dout: np.ndarray, backend: Backend
                 gm = g3[c, i, j]  # adjoint of the current running maximum
                 for t in range(len(pos) - 1, 0, -1):
                     r, s = pos[t]
-                    dx.setdefault((c, r, s), []).append(gm * gates[t - 1])
-                    gm = gm * (one - gates[t - 1])
+                    through = gm * gates[t - 1]  # the part that goes to a_t
+                    dx.setdefault((c, r, s), []).append(through)
+                    gm = gm - through  # gm (1 - step(a_t - m_{t-1}))
                 r, s = pos[0]
                 dx.setdefault((c, r, s), []).append(gm)
     out = np.empty((C, H, W), dtype=object)
