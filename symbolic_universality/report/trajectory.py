@@ -5,7 +5,8 @@ from ``ext.theta0`` with :func:`verify.steps.gd_step` (exact rationals, or float
 problems) and records everything the plots need: every state ``theta_k``, what moved at
 each step and by how much, which parameters the lemmas predicted to move, the gate values,
 the loss of the extension and, from step ``K`` on, the loss of plain GD on the base network
-``f`` alone (``zoo.references.mlp_grad``), which T3 says coincides with it.
+``f`` alone (``zoo.references.network_grad``, for an MLP or a ConvNet base network),
+which T3 says coincides with it.
 
 No matplotlib here: the numbers are usable (and testable) on their own.
 """
@@ -256,14 +257,21 @@ def _predicted_moves(ext: Extension, registers: dict[str, Any],
                     if np.any(np.asarray(registers[src]) != 0):
                         moved.add(h.writes)
             out.append(moved)
-    net = ext.net
-    if net.activation in ref.ACTIVATIONS or len(net.sizes) == 2:
-        act = net.activation if net.activation in ref.ACTIVATIONS else "identity"
-        grad = ref.mlp_grad(list(net.sizes), act, thetas[ext.K]["w"], x, y, bias=net.bias)
-        out.append({"w"} if np.asarray(grad != 0, dtype=bool).any() else set())
-    else:
-        out.append({"w"})
+    grad = _base_grad(ext.net, thetas[ext.K]["w"], x, y)
+    out.append({"w"} if np.asarray(grad != 0, dtype=bool).any() else set())
     return out
+
+
+def _base_grad(net: Any, w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mean squared-loss gradient of the base network ``f`` alone, by the independent
+    reference (``zoo.references.network_grad``: an MLP or a ConvNet)."""
+    return ref.network_grad(net, w, x, y)
+
+
+def _base_loss(net: Any, w: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+    """``mean_i 1/2 |f(x_i; w) - y_i|^2`` of the base network by the independent reference."""
+    r = ref.network_forward(net, w, x) - np.asarray(y, dtype=np.asarray(x).dtype)
+    return float(np.sum(r * r) / (2 * int(x.shape[0])))
 
 
 def _base_gd(ext: Extension, w_k: np.ndarray, x: np.ndarray, y: np.ndarray,
@@ -271,17 +279,13 @@ def _base_gd(ext: Extension, w_k: np.ndarray, x: np.ndarray, y: np.ndarray,
              ) -> tuple[list[np.ndarray], list[float], list[str]]:
     """Plain GD on ``f`` alone from ``w_K`` (``steps`` steps): the path and its losses."""
     net = ext.net
-    act = net.activation if len(net.sizes) > 2 else "identity"
-    if act not in ref.ACTIVATIONS:
-        return [], [], [f"no independent reference for activation {act!r}: base GD not drawn"]
-    sizes = list(net.sizes)
     rate = eta if x.dtype == object else float(eta)
     w = np.asarray(w_k)
-    path, losses = [w], [float(ref.mlp_loss(sizes, act, w, x, y, bias=net.bias))]
+    path, losses = [w], [_base_loss(net, w, x, y)]
     for _ in range(steps):
-        w = w - rate * ref.mlp_grad(sizes, act, w, x, y, bias=net.bias)
+        w = w - rate * _base_grad(net, w, x, y)
         path.append(w)
-        losses.append(float(ref.mlp_loss(sizes, act, w, x, y, bias=net.bias)))
+        losses.append(_base_loss(net, w, x, y))
     return path, losses, []
 
 
@@ -292,14 +296,14 @@ def algorithm_iterates(algorithm: str, ext: Extension, x: np.ndarray, y: np.ndar
                        options: dict[str, Any]) -> np.ndarray | None:
     """The algorithm's own iterates ``w_0 .. w_T`` (rows), when it has any.
 
-    ``gd``: :func:`zoo.references.reference_gd_path` with the job's options; ``worked``:
-    the two GD steps from ``W = 0`` it computes in one output. Others: ``None``.
+    ``gd``/``gd_cnn``: full-batch GD on any base network by the independent reference
+    (``zoo.references.network_grad``) with the job's options; ``worked``: the two GD steps
+    from ``W = 0`` it computes in one output. Others: ``None``.
     """
     from ..zoo.algorithms import ALGORITHMS
 
     net = ext.net
-    act = net.activation if len(net.sizes) > 2 else "identity"
-    if algorithm not in ("gd", "worked") or act not in ref.ACTIVATIONS:
+    if algorithm not in ("gd", "gd_cnn", "worked"):
         return None
     params = inspect.signature(ALGORITHMS[algorithm].traced).parameters
     opts = {k: (options[k] if options.get(k) is not None else params[k].default)
@@ -307,12 +311,25 @@ def algorithm_iterates(algorithm: str, ext: Extension, x: np.ndarray, y: np.ndar
     exact = x.dtype == object
     lr = Fraction(opts["lr"]) if not isinstance(opts["lr"], float) else Fraction(repr(opts["lr"]))
     rate: Fraction | float = lr if exact else float(lr)
-    if algorithm == "gd":
-        w0 = options.get("w0")
-        return ref.reference_gd_path(list(net.sizes), act, x, y, T=int(opts["T"]), lr=rate,
-                                     seed=int(opts["seed"]), w0=w0, bias=net.bias)
-    return ref.reference_gd_path(list(net.sizes), act, x, y, T=2, lr=rate, w0=0,
-                                 bias=net.bias)
+    if algorithm == "worked":
+        if not hasattr(net, "sizes"):
+            return None
+        return ref.reference_gd_path(list(net.sizes), "identity", x, y, T=2, lr=rate, w0=0,
+                                     bias=net.bias)
+    w0 = options.get("w0")
+    if w0 is None:
+        w0 = ref.network_initial_weights(net, seed=int(opts["seed"]))
+    if np.ndim(w0) == 0:  # a scalar fills every weight
+        w0 = [w0] * int(net.n_params)
+    w = np.empty(int(net.n_params), dtype=object)
+    w[:] = [Fraction(v) if not isinstance(v, float) else Fraction(repr(v))
+            for v in np.asarray(w0, dtype=object).reshape(-1)]
+    w = w if exact else w.astype(np.float64)
+    path = [w]
+    for _ in range(int(opts["T"])):
+        w = w - rate * _base_grad(net, w, x, y)
+        path.append(w)
+    return np.stack(path)
 
 
 def decoded_gd_iterates(traj: Trajectory) -> list[np.ndarray | None]:

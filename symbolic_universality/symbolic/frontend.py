@@ -1,6 +1,7 @@
 """What the public API needs of the symbolic stage besides the prover itself.
 
-* :func:`network_for`: the base network of a spec for symbolic data of given sizes;
+* :func:`network_for`: the base network of a spec for symbolic data of given sizes (an
+  ``mlp:`` or ``cnn:`` spec fixes ``d`` and ``c`` itself);
 * :func:`proof_text`: a proof report as the per-step table, final checks and verdict;
 * :func:`symbolic_backend`: the ``algebra``/``smt`` backends of ``verify``.
 """
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..networks.cnn import ConvNet, parse_cnn
 from ..networks.mlp import MLP, parse_network
 from ..report.text import short, table
 
@@ -26,11 +28,31 @@ MAX_VERIFY_PARAMS = 2_000
 VERIFY_SAMPLES = 3
 
 
-def network_for(spec: str, sizes: SymbolicSpec) -> MLP:
-    """The base network of ``spec`` for symbolic data of ``sizes`` (see the module docstring)."""
+def network_for(spec: str, sizes: SymbolicSpec) -> MLP | ConvNet:
+    """The base network of ``spec`` for symbolic data of ``sizes``.
+
+    An ``mlp:D-...-C`` spec fixes ``d`` and ``c``, a ``cnn:SHAPE-...`` spec fixes ``d`` (the
+    product of its input shape) and ``c`` (its last layer): ``--symbolic d=``/``c=`` may be
+    left out, and a value that disagrees is refused with one sentence. ``linear`` and
+    ``linear-nobias`` take ``d`` from ``sizes`` (required) and ``c`` (default
+    :data:`DEFAULT_C`).
+    """
     from .data import SymbolicSpecError
 
-    m = re.match(r"^mlp:(\d+(?:-\d+)+)", spec.strip())
+    text = spec.strip()
+    m = re.match(r"^mlp:(\d+(?:-\d+)+)", text)
+    if text.startswith("cnn:"):
+        net = parse_cnn(text)
+        shape = "x".join(str(v) for v in net.input_shape)
+        if sizes.d is not None and sizes.d != net.d:
+            raise SymbolicSpecError(
+                f"--symbolic d={sizes.d} but the network {spec!r} takes inputs of shape "
+                f"{shape} = {net.d} features; use d={net.d} or leave d= out")
+        if sizes.c is not None and sizes.c != net.c:
+            raise SymbolicSpecError(
+                f"--symbolic c={sizes.c} but the network {spec!r} has {net.c} outputs; use "
+                f"c={net.c} or leave c= out")
+        return net
     if m:
         dims = [int(v) for v in m.group(1).split("-")]
         d, c = dims[0], dims[-1]
@@ -47,7 +69,6 @@ def network_for(spec: str, sizes: SymbolicSpec) -> MLP:
                 f"the network {spec!r} needs the input size from --symbolic, e.g. n=3,d=2")
         d, c = sizes.d, sizes.c or DEFAULT_C
     return parse_network(spec, d, c)
-
 
 
 def _cell(report: ProofReport, step: Any, backend: str) -> str:

@@ -3,8 +3,9 @@
 A symbolic backend that refutes an obligation hands over a concrete data set (decoded
 from the SMT model, or found by search). The replay recomputes the obligation with
 the *exact* checker's machinery only -- ``run_program`` on Fractions, ``Extension.predicted``,
-``verify.steps.gd_step`` (true GD on exact rationals), ``zoo.references`` -- and says
-whether the mismatch is real. Only a confirmed replay makes a verdict ``refuted``.
+``verify.steps.gd_step`` (true GD on exact rationals), ``zoo.references`` (the forward pass
+and squared-loss gradient of any base network, MLP or ConvNet) -- and says whether the
+mismatch is real. Only a confirmed replay makes a verdict ``refuted``.
 """
 
 from __future__ import annotations
@@ -85,8 +86,7 @@ def replay_obligation(ext: Extension, step: int, block: str, x: np.ndarray,
                            dtype=object)
         f_main, aux = forward_outputs(ext, theta, point)
         if block == "T2.F_main":
-            expected = zref.mlp_forward(list(net.sizes), net.activation, registers["w"], point,
-                                        bias=net.bias)
+            expected = zref.network_forward(net, registers["w"], point)
             return _compare("F_main", f_main, expected)
         flat = np.concatenate([np.asarray(h, dtype=object).reshape(-1) for h in aux])
         return _compare("aux", flat, np.full(flat.shape, Fraction(0), dtype=object))
@@ -95,7 +95,7 @@ def replay_obligation(ext: Extension, step: int, block: str, x: np.ndarray,
     if step < K:
         expected = ext.predicted(step + 1, registers)[block]
     elif block == "w":
-        grad = zref.mlp_grad(list(net.sizes), net.activation, theta["w"], x, y, bias=net.bias)
+        grad = zref.network_grad(net, theta["w"], x, y)
         expected = theta["w"] - run_eta * grad
     else:
         expected = theta[block]
