@@ -130,9 +130,11 @@ def gate_values(ext: Extension, theta: dict[str, np.ndarray]) -> dict[str, float
 
 
 def choose_exact(ext: Extension, n: int) -> bool:
-    """Exact arithmetic unless the problem is large (``n * parameters > EXACT_LIMIT``) or the
-    base network has an activation without exact values (tanh, sigmoid)."""
-    return bool(ext.net.exact) and n * ext.n_parameters <= EXACT_LIMIT
+    """Exact arithmetic unless the problem is large (``n * parameters > EXACT_LIMIT``), the
+    base network has an activation without exact values (tanh, sigmoid), or the main loss
+    is cross-entropy (its loss values and the steps after ``K`` are irrational)."""
+    return (bool(ext.net.exact) and ext.loss_kind != "ce"
+            and n * ext.n_parameters <= EXACT_LIMIT)
 
 
 class _OverBudget(Exception):
@@ -158,9 +160,11 @@ def run_trajectory(ext: Extension, x: np.ndarray, y: np.ndarray, *, extra_steps:
                 traj.notes.append(f"this run used float64: the exact one was stopped ({exc})")
                 return traj
         traj = _run(ext, x, y, extra_steps, False, None)
-        traj.notes.append("this run used float64: the problem is large for exact rationals "
-                          "(samples x parameters > EXACT_LIMIT) or the base network has an "
-                          "activation without exact values")
+        traj.notes.append("this run used float64: " + (
+            "cross-entropy's loss values and the steps after K are irrational (the exact "
+            "check up to K is the verify certificate's)" if ext.loss_kind == "ce" else
+            "the problem is large for exact rationals (samples x parameters > EXACT_LIMIT) "
+            "or the base network has an activation without exact values"))
         return traj
     return _run(ext, x, y, extra_steps, exact, None)
 
@@ -262,15 +266,24 @@ def _predicted_moves(ext: Extension, registers: dict[str, Any],
     return out
 
 
-def _base_grad(net: Any, w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Mean squared-loss gradient of the base network ``f`` alone, by the independent
-    reference (``zoo.references.network_grad``: an MLP or a ConvNet)."""
-    return ref.network_grad(net, w, x, y)
+def _base_grad(net: Any, w: np.ndarray, x: np.ndarray, y: np.ndarray,
+               loss: str = "mse") -> np.ndarray:
+    """Mean squared-loss (or cross-entropy) gradient of the base network ``f`` alone, by the
+    independent reference (``zoo.references.network_grad``: an MLP or a ConvNet)."""
+    return ref.network_grad(net, w, x, y, loss=loss)
 
 
-def _base_loss(net: Any, w: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
-    """``mean_i 1/2 |f(x_i; w) - y_i|^2`` of the base network by the independent reference."""
-    r = ref.network_forward(net, w, x) - np.asarray(y, dtype=np.asarray(x).dtype)
+def _base_loss(net: Any, w: np.ndarray, x: np.ndarray, y: np.ndarray,
+               loss: str = "mse") -> float:
+    """``mean_i 1/2 |f(x_i; w) - y_i|^2`` (or the mean softmax cross-entropy) of the base
+    network by the independent reference."""
+    out = ref.network_forward(net, w, x)
+    if loss == "ce":
+        z = np.asarray(out, dtype=np.float64)
+        m = z.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(z - m).sum(axis=1)) + m[:, 0]
+        return float(np.mean(lse - (z * np.asarray(y, dtype=np.float64)).sum(axis=1)))
+    r = out - np.asarray(y, dtype=np.asarray(x).dtype)
     return float(np.sum(r * r) / (2 * int(x.shape[0])))
 
 
@@ -281,11 +294,12 @@ def _base_gd(ext: Extension, w_k: np.ndarray, x: np.ndarray, y: np.ndarray,
     net = ext.net
     rate = eta if x.dtype == object else float(eta)
     w = np.asarray(w_k)
-    path, losses = [w], [_base_loss(net, w, x, y)]
+    loss = ext.loss_kind
+    path, losses = [w], [_base_loss(net, w, x, y, loss)]
     for _ in range(steps):
-        w = w - rate * _base_grad(net, w, x, y)
+        w = w - rate * _base_grad(net, w, x, y, loss)
         path.append(w)
-        losses.append(_base_loss(net, w, x, y))
+        losses.append(_base_loss(net, w, x, y, loss))
     return path, losses, []
 
 
