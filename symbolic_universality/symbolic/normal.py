@@ -33,6 +33,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import sympy as sp
 
@@ -41,8 +42,8 @@ from ..backends.symbolic import Recip
 Monomial = tuple[int, ...]  # sorted generator ids, repeated for powers (x^2 = (x, x))
 ONE: Monomial = ()
 
-__all__ = ["MAX_TERMS", "Generator", "NormalFormError", "NormalFormTooLarge", "Normalizer",
-           "Poly"]
+__all__ = ["MAX_TERMS", "DagNormalizer", "Generator", "NormalFormError", "NormalFormTooLarge",
+           "Normalizer", "Poly"]
 
 
 class NormalFormError(ValueError):
@@ -403,3 +404,72 @@ class Normalizer:
         """The step and reciprocal atoms of ``p`` as sympy expressions (for reports)."""
         return [self.gen_expr(g) for g in sorted(self.generators_of(p))
                 if self.gens[g].kind != "sym"]
+
+
+class DagNormalizer(Normalizer):
+    """The normal form of the interned values of :mod:`..backends.dag` (and of sympy
+    expressions, as :class:`Normalizer`): the same generators, rules and case analysis.
+
+    ``dag_poly(e, opaque)`` expands ``e`` bottom-up over its DAG (no recursion), except the
+    nodes whose id is in ``opaque``: each of those is a fresh generator ``_dag<id>`` (an
+    abbreviation of a subexpression common to both sides of an identity: sound, since an
+    identity in the fresh generators holds for every value of them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._dmemo: dict[int, Poly] = {}
+
+    def poly(self, expr: object) -> Poly:
+        from ..backends.dag import Expr
+
+        if isinstance(expr, Expr):
+            return self.dag_poly(expr)
+        return super().poly(expr)
+
+    def clear(self) -> None:
+        """Forget the memoised expansions (between obligations: they can be large)."""
+        self._dmemo.clear()
+
+    def dag_poly(self, e: Any, opaque: set[int] | None = None,
+                 memo: dict[int, Poly] | None = None) -> Poly:
+        from ..backends.dag import Expr, children
+
+        if not isinstance(e, Expr):
+            return Poly.const(Fraction(e))
+        if memo is None:
+            memo = self._dmemo if not opaque else {}
+        opaque = opaque or set()
+        stack: list[tuple[Any, bool]] = [(e, False)]
+        while stack:
+            node, done = stack.pop()
+            nid = node.id
+            if nid in memo:
+                continue
+            if not done:
+                if nid in opaque:
+                    memo[nid] = self.var(Generator("sym", name=f"_dag{nid}"))
+                    continue
+                stack.append((node, True))
+                stack.extend((c, False) for c in children(node) if c.id not in memo)
+                continue
+            if isinstance(node, Expr):
+                out = Poly.const(node.const)
+                for t, v in node.terms:
+                    out = out.add(memo[t.id].scale(v))
+            elif node.kind == "sym":
+                out = self.var(Generator("sym", name=node.name))
+            elif node.kind == "mul":
+                out = Poly.const(1)
+                for f in node.factors:
+                    out = self.mul(out, memo[f.id])
+            elif node.kind == "H":
+                out = self.heaviside(memo[node.arg.id])
+            else:
+                out = self.recip(memo[node.arg.id])
+            memo[nid] = out
+        return memo[e.id]
+
+    def dag_difference(self, a: Any, b: Any, opaque: set[int] | None = None) -> Poly:
+        """The normal form of ``a - b`` (``opaque`` nodes abbreviated)."""
+        memo: dict[int, Poly] | None = None if not opaque else {}
+        return self.dag_poly(a, opaque, memo).add(self.dag_poly(b, opaque, memo), -1)

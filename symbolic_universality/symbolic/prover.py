@@ -34,15 +34,18 @@ from typing import Any
 import numpy as np
 import z3
 
+from ..backends import dag
+from ..backends.dag import DAG
 from ..backends.scalars import EXACT, Backend, BackendError
 from ..backends.symbolic import SYMPY, Z3, to_z3
 from ..extension.compiler import Extension
 from ..program.interpreter import run_program
 from .algebra import prove_algebra
+from .algebra import shared_nodes as _shared
 from .crosscheck import cross_check
 from .data import ClassSpec, SymbolicData, make_data, one_hot
 from .lifting import check_extension
-from .normal import NormalFormError, Normalizer
+from .normal import DagNormalizer, NormalFormError, Normalizer
 from .obligations import (
     Obligation,
     build_final,
@@ -53,7 +56,7 @@ from .obligations import (
 )
 from .recheck import CHECKER as RECHECKER
 from .recheck import available as recheck_available
-from .recheck import recheck
+from .recheck import recheck, recheck_dag
 from .replay import Replay, random_data, replay_obligation, search_counterexample
 from .smt import decode_data, describe_model, sha256, smtlib_text, solve_many, solve_smtlib
 from .verdict import Verdict, combine
@@ -185,9 +188,14 @@ class ProofReport:
         return None
 
 
+#: The algebra prover's backend: ``dag`` (interned canonical values, :mod:`..backends.dag`;
+#: undecided entries fall back to the sympy path) or ``sympy`` (the sympy backend only).
+ALGEBRA_BACKEND = os.environ.get("SYMUNI_ALGEBRA_BACKEND", "dag")
+
+
 def _backend(name: str) -> Backend:
     if name == "algebra":
-        return SYMPY
+        return DAG if ALGEBRA_BACKEND == "dag" else SYMPY
     if name == "smt":
         return Z3
     raise ValueError(f"unknown symbolic backend {name!r}; choose algebra, smt or both")
@@ -230,6 +238,7 @@ class _Context:
         self.recheck = recheck
         self.mode = "free"
         self.norm = Normalizer()
+        self.dag_norm = DagNormalizer()
         self.index: list[dict[str, Any]] = []
 
     @property
@@ -258,8 +267,11 @@ class _Context:
         out = []
         for ob in obs:
             v = prove_algebra(ob, self.norm, n=self.n, c=self.c,
-                              find_counterexample=self.algebra_counterexample)
-            if v.status == "proved":
+                              find_counterexample=self.algebra_counterexample,
+                              dag_norm=self.dag_norm)
+            if v.status == "proved" and ob.dag_proof is not None:
+                self._recheck_dag(ob, v)
+            elif v.status == "proved":
                 v.extra["checkers"] = ["normal form (symbolic/normal.py)"]
                 if self.recheck and recheck_available():
                     t0 = time.perf_counter()
@@ -281,6 +293,40 @@ class _Context:
                         v.detail = why
             out.append(v)
         return out
+
+    def _recheck_dag(self, ob: Obligation, v: Verdict) -> None:
+        """The second checker on a DAG proof: every entry whose two sides have different
+        canonical forms is re-decided by FLINT from the DAG values (:func:`recheck_dag`,
+        with the same abbreviated nodes) or, for the entries the sympy path decided, by
+        :func:`recheck` on the sympy sides. Entries with identical canonical forms (the same
+        interned node) are identities by construction; they are not re-expanded (the
+        semantics cross-check evaluates them against the exact backend)."""
+        proof = ob.dag_proof
+        v.extra["checkers"] = ["canonical DAG form + normal form (backends/dag.py, "
+                               "symbolic/normal.py)"]
+        v.extra["entries"] = {"identical_canonical_forms": proof.identical,
+                              "expanded": len(proof.expanded), "sympy": len(proof.sympy)}
+        if not self.recheck or not recheck_available():
+            return
+        if not proof.expanded and not proof.sympy:
+            v.extra["rechecked_entries"] = 0  # vacuous: every entry is one interned node
+            v.extra["checkers"].append(RECHECKER)
+            return
+        t0 = time.perf_counter()
+        why = "FLINT found a non-zero difference in some case"
+        try:
+            ok = recheck_dag([(a, b, opq) for _, a, b, opq, _ in proof.expanded])
+            if ok is True and proof.sympy:
+                ok = recheck([a for _, a, _ in proof.sympy], [b for _, _, b in proof.sympy])
+        except (ValueError, ImportError) as exc:
+            ok, why = None, str(exc)
+        v.seconds += time.perf_counter() - t0
+        if ok is True:
+            v.extra["rechecked_entries"] = len(proof.expanded) + len(proof.sympy)
+            v.extra["checkers"].append(RECHECKER)
+        else:
+            v.status, v.method = "unknown", v.method + "; FLINT re-check disagreed"
+            v.detail = why
 
     # ------------------------------------------------------------ smt
 
@@ -493,6 +539,20 @@ def _structurally_equal(a: Any, b: Any) -> bool:
 
 
 def _same(backend: str, norm: Normalizer, a: Any, b: Any, subs: list[Any]) -> bool:
+    if isinstance(a, dag.Expr) or isinstance(b, dag.Expr):
+        a, b = dag.to_dag(a), dag.to_dag(b)
+        if a is b:
+            return True
+        dn = DagNormalizer()
+        try:
+            if not dn.dag_difference(a, b, _shared([a], [b])):
+                return True
+        except NormalFormError:
+            pass
+        try:
+            return not dn.dag_difference(a, b)
+        except NormalFormError:
+            return False
     if backend == "algebra":
         try:
             return not norm.difference(a, b)
@@ -547,7 +607,13 @@ def _run_unit(ctx: _Context, bname: str, labels: tuple[int, ...] | None, k: int 
     """One unit of work, in whatever process runs it (see :func:`prove_extension`)."""
     ext = ctx.ext
     backend = _backend(bname)
+    if backend is DAG:
+        dag.reset()  # a new unit: fresh intern tables (nothing shared with earlier units)
+        ctx.dag_norm = DagNormalizer()
     data = make_data(backend, ctx.n, ext.net.d, ext.net.c, labels)
+    if backend is DAG:  # symbols as interned values
+        data.x = backend.asarray(data.x)
+        data.y = backend.asarray(data.y)
     lazy = _ProgramValues(ext, data, backend)
     res = UnitResult(bname, labels, k)
 
