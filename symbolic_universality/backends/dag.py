@@ -38,8 +38,8 @@ import numpy as np
 
 from .scalars import RECIP_ZERO, Backend, BackendError
 
-__all__ = ["DAG", "DagBackend", "Expr", "Term", "children", "const", "postorder", "reset",
-           "symbol", "to_dag", "to_sympy"]
+__all__ = ["DAG", "DagBackend", "Expr", "Term", "children", "collect", "const", "postorder",
+           "reset", "symbol", "to_dag", "to_sympy"]
 
 _F0 = Fraction(0)
 _F1 = Fraction(1)
@@ -53,6 +53,7 @@ def reset() -> None:
     """Empty the intern tables (a new unit of work)."""
     _terms.clear()
     _exprs.clear()
+    _collected.clear()
     _exprs[(_F0, ())] = ZERO
     _exprs[(_F1, ())] = ONE
 
@@ -447,6 +448,84 @@ def evaluate_at(values: list[Any], env: dict[str, Fraction],
             val = _F0 if z == 0 else 1 / z
         memo[node.id] = val
     return [memo[v.id] if isinstance(v, Expr) else Fraction(v) for v in values]
+
+
+_collected: dict[int, Expr] = {}
+
+
+def _value(f: Any) -> Expr:
+    return f if isinstance(f, Expr) else f.expr()
+
+
+def _group(e: Expr) -> Expr:
+    """One sum with its like products merged: ``sum_i c_i K f_i = K (sum_i c_i f_i)`` for
+    terms that share every factor but one sum ``f_i`` (a term ``c K`` counts with
+    ``f = c``), the largest group first, until nothing merges (distributivity, exact)."""
+    for _ in range(64):
+        if len(e.terms) < 2:
+            return e
+        groups: dict[tuple[int, ...], list[tuple[Term, Fraction, Any]]] = {}
+        for t, c in e.terms:
+            fs = t.factors if t.kind == "mul" else (t,)
+            groups.setdefault(tuple(f.id for f in fs), []).append((t, c, None))
+            if t.kind != "mul":
+                continue
+            for j, f in enumerate(fs):
+                if isinstance(f, Expr) and (j == 0 or fs[j - 1] is not f):
+                    key = tuple(g.id for g in fs[:j] + fs[j + 1:])
+                    groups.setdefault(key, []).append((t, c, f))
+        best = max(groups.items(), key=lambda kv: len(kv[1]))
+        key, members = best
+        used: dict[Term, tuple[Fraction, Any]] = {}
+        for t, c, f in members:
+            used.setdefault(t, (c, f))
+        if len(used) < 2:
+            return e
+        inner = ZERO
+        for _t, (c, f) in used.items():
+            inner = inner._add(const(c) if f is None else f._scale(c))
+        inner = _group(inner) if len(inner.terms) > 1 else inner
+        t0, _ = next(iter(used.items()))
+        fs = t0.factors if t0.kind == "mul" else (t0,)
+        f0 = used[t0][1]
+        rest = list(fs)
+        if f0 is not None:
+            rest.remove(f0)
+        kval = ONE if not rest else _value(rest[0] if len(rest) == 1 else _product(rest))
+        left = {t: c for t, c in e.terms if t not in used}
+        merged = _lin(e.const, left)._add(kval._mul(inner))
+        if merged is e:
+            return e
+        e = merged
+    return e
+
+
+def collect(values: list[Any]) -> list[Any]:
+    """The values with like products merged in every sum, bottom-up over the DAG
+    (:func:`_group`; memoised until :func:`reset`). Two values with the same collected
+    form are equal (every rewrite is an exact identity)."""
+    roots = [v for v in values if isinstance(v, Expr) and v.id not in _collected]
+    done: dict[int, Any] = {}
+    for node in postorder(roots, set(_collected)):
+        if isinstance(node, Expr):
+            if node.id in _collected:
+                continue
+            out = const(node.const)
+            for t, c in node.terms:
+                out = out._add(done[t.id]._scale(c))
+            _collected[node.id] = _group(out)
+        elif node.kind == "sym":
+            done[node.id] = node.expr()
+        elif node.kind == "mul":
+            out = ONE
+            for f in node.factors:
+                out = out._mul(_collected[f.id] if isinstance(f, Expr) else done[f.id])
+            done[node.id] = out
+        elif node.kind == "H":
+            done[node.id] = heaviside(_collected[node.arg.id])
+        else:
+            done[node.id] = recip(_collected[node.arg.id])
+    return [_collected[v.id] if isinstance(v, Expr) else v for v in values]
 
 
 def _map(fn: Any, a: Any) -> np.ndarray:

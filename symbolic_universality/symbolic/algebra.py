@@ -290,6 +290,9 @@ class DagProof:
     after conversion."""
 
     identical: int = 0
+    #: entries ``(name, got, expected, opaque)`` whose collected forms are one node
+    #: (:func:`..backends.dag.collect`); the second checker expands them with ``opaque``
+    collected: list[tuple[str, Any, Any, frozenset[int]]] = field(default_factory=list)
     expanded: list[tuple[str, Any, Any, frozenset[int], bool]] = field(default_factory=list)
     sympy: list[tuple[str, Any, Any]] = field(default_factory=list)
 
@@ -313,15 +316,17 @@ def decide_dag(ob: Obligation, dnorm: Any, norm: Normalizer, *, n: int, c: int,
                budget: int = 256) -> tuple[bool | None, str, str]:
     """Decide an obligation whose sides are interned DAG values (:mod:`..backends.dag`).
 
-    Per entry: the same canonical form (the same interned node) is an identity; otherwise
-    the difference is expanded on demand (:class:`.normal.DagNormalizer`), first with the
-    subexpressions common to all the obligation's sides abbreviated, then with this entry's
-    own, then fully (each capped at ``MAX_TERMS``), and tested for zero (case analysis over
-    the step atoms, then per one-hot label assignment). An entry still undecided goes to
-    the sympy path (:func:`decide_obligation`, converted with :func:`..backends.dag.to_sympy`)
-    so that nothing loses proving power. ``ob.dag_proof`` records how each entry was
-    decided (:class:`DagProof`)."""
-    from ..backends.dag import to_dag, to_sympy
+    Per entry: the same canonical form (the same interned node) is an identity, and so is
+    the same form after like products are collected (:func:`..backends.dag.collect`,
+    distributivity); otherwise the difference is expanded on demand
+    (:class:`.normal.DagNormalizer`), first with the subexpressions common to all the
+    obligation's sides abbreviated, then with this entry's own, then fully (each capped at
+    ``MAX_TERMS``), and tested for zero (case analysis over the step atoms, then per one-hot
+    label assignment). An entry still undecided goes to the sympy path
+    (:func:`decide_obligation`, converted with :func:`..backends.dag.to_sympy`) so that
+    nothing loses proving power. ``ob.dag_proof`` records how each entry was decided
+    (:class:`DagProof`)."""
+    from ..backends.dag import collect, to_dag, to_sympy
 
     proof = DagProof()
     ob.dag_proof = proof
@@ -335,9 +340,18 @@ def decide_dag(ob: Obligation, dnorm: Any, norm: Normalizer, *, n: int, c: int,
     if not pairs:
         return True, "canonical form (identical interned DAG nodes)", ""
     common = shared_nodes([a for _, a, _ in pairs], [b for _, _, b in pairs])
+    cga = collect([a for _, a, _ in pairs])
+    cgb = collect([b for _, _, b in pairs])
+    rest = []
+    frozen = frozenset(common)
+    for (nm, a, b), ca, cb in zip(pairs, cga, cgb, strict=True):
+        if ca is cb:
+            proof.collected.append((nm, a, b, frozen))
+        else:
+            rest.append((nm, a, b))
     left: list[tuple[str, Any, Any]] = []
     too_large = ""
-    for nm, a, b in pairs:
+    for nm, a, b in rest:
         tries: list[set[int]] = [common] if common else []
         own = shared_nodes([a], [b])
         if own and own != common:
@@ -372,6 +386,8 @@ def decide_dag(ob: Obligation, dnorm: Any, norm: Normalizer, *, n: int, c: int,
         sgot, sexp, _count = sub.abbreviated or (got, exp, 0)
         proof.sympy.extend(zip(sub.names, sgot, sexp, strict=True))
     parts = [f"{proof.identical} of {len(ob.names)} entries identical canonical forms"]
+    if proof.collected:
+        parts.append(f"{len(proof.collected)} identical after collecting like products")
     if proof.expanded:
         cases = sum(x[4] for x in proof.expanded)
         parts.append(f"{len(proof.expanded)} by the normal form on the DAG"

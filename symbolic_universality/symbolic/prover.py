@@ -305,24 +305,27 @@ class _Context:
         v.extra["checkers"] = ["canonical DAG form + normal form (backends/dag.py, "
                                "symbolic/normal.py)"]
         v.extra["entries"] = {"identical_canonical_forms": proof.identical,
+                              "collected": len(proof.collected),
                               "expanded": len(proof.expanded), "sympy": len(proof.sympy)}
         if not self.recheck or not recheck_available():
             return
-        if not proof.expanded and not proof.sympy:
+        if not proof.expanded and not proof.sympy and not proof.collected:
             v.extra["rechecked_entries"] = 0  # vacuous: every entry is one interned node
             v.extra["checkers"].append(RECHECKER)
             return
         t0 = time.perf_counter()
         why = "FLINT found a non-zero difference in some case"
         try:
-            ok = recheck_dag([(a, b, opq) for _, a, b, opq, _ in proof.expanded])
+            ok = recheck_dag([(a, b, opq) for _, a, b, opq in proof.collected]
+                             + [(a, b, opq) for _, a, b, opq, _ in proof.expanded])
             if ok is True and proof.sympy:
                 ok = recheck([a for _, a, _ in proof.sympy], [b for _, _, b in proof.sympy])
         except (ValueError, ImportError) as exc:
             ok, why = None, str(exc)
         v.seconds += time.perf_counter() - t0
         if ok is True:
-            v.extra["rechecked_entries"] = len(proof.expanded) + len(proof.sympy)
+            v.extra["rechecked_entries"] = (len(proof.collected) + len(proof.expanded)
+                                            + len(proof.sympy))
             v.extra["checkers"].append(RECHECKER)
         else:
             v.status, v.method = "unknown", v.method + "; FLINT re-check disagreed"
@@ -499,6 +502,8 @@ class _Context:
                     undecided.discard((name, i))
             if not undecided:
                 break
+        if undecided:  # DAG values: more witnesses, evaluated on the DAG (cheap)
+            undecided -= _dag_witnesses(undecided, theta, expected, rng, out)
         for name, i in undecided:
             u = np.asarray(theta[name], dtype=object).flat[i]
             v = np.asarray(expected[name], dtype=object).flat[i]
@@ -525,6 +530,51 @@ class _Context:
             if not _same(backend, self.norm, u, v, subs):
                 out.add((name, i))
         return out
+
+
+def _dag_witnesses(entries: set[tuple[str, int]], theta: dict[str, np.ndarray],
+                   expected: dict[str, np.ndarray], rng: random.Random,
+                   out: set[tuple[str, int]], tries: int = 64) -> set[tuple[str, int]]:
+    """Entries whose DAG values differ at some random rational point (every symbol, data
+    and register contents alike, drawn at random, some points with small positive values
+    only so that relu units are active; the labels one-hot): each such point is a witness
+    that the entry moves (for the one-sample data set and the register contents drawn).
+    Adds them to ``out`` and returns them."""
+    pairs = []
+    for name, i in entries:
+        u = np.asarray(theta[name], dtype=object).flat[i]
+        v = np.asarray(expected[name], dtype=object).flat[i]
+        if isinstance(u, dag.Expr) or isinstance(v, dag.Expr):
+            pairs.append(((name, i), dag.to_dag(u), dag.to_dag(v)))
+    if not pairs:
+        return set()
+    names = sorted({node.name for node in dag.postorder([e for _, a, b in pairs for e in (a, b)])
+                    if isinstance(node, dag.Term) and node.kind == "sym"})
+    found: set[tuple[str, int]] = set()
+    for t in range(tries):
+        if t % 2:
+            env = {nm: Fraction(rng.randint(1, 9), rng.randint(1, 9)) for nm in names}
+        else:
+            env = {nm: Fraction(rng.randint(-9, 9), rng.randint(1, 5)) for nm in names}
+        labels: dict[str, list[str]] = {}  # one-hot labels: one class per sample
+        for nm in names:
+            if re.fullmatch(r"y_\d+_\d+", nm):
+                labels.setdefault(nm.rsplit("_", 1)[0], []).append(nm)
+        for group in labels.values():
+            hot = rng.choice(group)
+            for nm in group:
+                env[nm] = Fraction(int(nm == hot))
+        memo: dict[int, Fraction] = {}
+        for key, a, b in pairs:
+            if key in found:
+                continue
+            va, vb = dag.evaluate_at([a, b], env, memo)
+            if va != vb:
+                found.add(key)
+        if len(found) == len(pairs):
+            break
+    out |= found
+    return found
 
 
 def _mismatch(rep: Replay) -> dict[str, Any]:

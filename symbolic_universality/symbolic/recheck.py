@@ -195,15 +195,17 @@ def recheck(got: Sequence[Any], expected: Sequence[Any], budget: int = 64) -> bo
     return rec([a - b for a, b in pairs])
 
 
-def _dag_flint(a: Any, b: Any, opaque: frozenset[int] | set[int]) -> Any:
-    """``a - b`` as a clamped ``fmpq_mpoly``, converted from the DAG values directly (the
-    nodes in ``opaque`` are indeterminates ``_o<id>``; step and reciprocal atoms are
-    indeterminates identified by FLINT's canonical form of their argument)."""
+def _dag_flint(pairs: Sequence[tuple[Any, Any]], opaque: frozenset[int] | set[int]
+               ) -> list[Any]:
+    """Each ``a - b`` as a clamped ``fmpq_mpoly`` (one FLINT context and one conversion of
+    every node for all the pairs), converted from the DAG values directly (the nodes in
+    ``opaque`` are indeterminates ``_o<id>``; step and reciprocal atoms are indeterminates
+    identified by FLINT's canonical form of their argument)."""
     import flint
 
     from ..backends.dag import Expr, postorder
 
-    roots = [v for v in (a, b) if isinstance(v, Expr)]
+    roots = [v for ab in pairs for v in ab if isinstance(v, Expr)]
     nodes = postorder(roots, set(opaque))
     names: list[str] = []
     index: dict[int, int] = {}
@@ -281,9 +283,12 @@ def _dag_flint(a: Any, b: Any, opaque: frozenset[int] | set[int]) -> Any:
                 if key not in keys:
                     keys[key] = gens[index[node.id]]
                 val[node.id] = keys[key] * flint.fmpq(1) / lc
-    va = val[a.id] if isinstance(a, Expr) else const(Fraction(a))
-    vb = val[b.id] if isinstance(b, Expr) else const(Fraction(b))
-    return clamp(va - vb)
+    out = []
+    for a, b in pairs:
+        va = val[a.id] if isinstance(a, Expr) else const(Fraction(a))
+        vb = val[b.id] if isinstance(b, Expr) else const(Fraction(b))
+        out.append(clamp(va - vb))
+    return out
 
 
 def recheck_dag(items: Sequence[tuple[Any, Any, Any]], budget: int = 64) -> bool | None:
@@ -294,11 +299,15 @@ def recheck_dag(items: Sequence[tuple[Any, Any, Any]], budget: int = 64) -> bool
     sympy form (its own case analysis over the step atoms). ``True`` or ``None``."""
     from ..backends.dag import to_sympy
 
+    groups: dict[frozenset[int], list[tuple[Any, Any]]] = {}
     for a, b, opaque in items:
-        if _dag_flint(a, b, opaque).is_zero():
-            continue
-        rename = {i: f"_dag{i}" for i in opaque}
-        sa, sb = to_sympy([a, b], rename)
-        if recheck([sa], [sb], budget) is not True:
-            return None
+        groups.setdefault(frozenset(opaque), []).append((a, b))
+    for opaque, pairs in groups.items():
+        for (a, b), diff in zip(pairs, _dag_flint(pairs, opaque), strict=True):
+            if diff.is_zero():
+                continue
+            rename = {i: f"_dag{i}" for i in opaque}
+            sa, sb = to_sympy([a, b], rename)
+            if recheck([sa], [sb], budget) is not True:
+                return None
     return True
