@@ -263,9 +263,12 @@ def test_cli_generic_default_and_exit_codes(capsys) -> None:
 
 
 def test_expansion_limit_is_unknown_not_a_crash(monkeypatch) -> None:
+    from symbolic_universality.backends import dag
     from symbolic_universality.symbolic import normal
 
     monkeypatch.setattr(normal, "MAX_TERMS", 0)
+    # the DAG path decides most entries by canonical forms: make it expand
+    monkeypatch.setattr(dag, "collect", lambda values: list(values))
     ext = _ext("gd", "mlp:2-2-2:relu", T=1)
     rep = _generic(ext, "gd", backends=("algebra",))
     assert rep.status == "unknown"

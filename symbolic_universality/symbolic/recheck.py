@@ -306,8 +306,10 @@ def recheck_dag(items: Sequence[tuple[Any, Any, Any]], budget: int = 64) -> bool
         for (a, b), diff in zip(pairs, _dag_flint(pairs, opaque), strict=True):
             if diff.is_zero():
                 continue
-            rename = {i: f"_dag{i}" for i in opaque}
-            sa, sb = to_sympy([a, b], rename)
+            # an abbreviation one side uses whole and the other in parts: expand it
+            if opaque and _dag_flint([(a, b)], frozenset())[0].is_zero():
+                continue
+            sa, sb = to_sympy([a, b])
             if recheck([sa], [sb], budget) is not True:
                 return None
     return True
