@@ -39,7 +39,7 @@ import numpy as np
 from .scalars import RECIP_ZERO, Backend, BackendError
 
 __all__ = ["DAG", "DagBackend", "Expr", "Term", "children", "collect", "const", "postorder",
-           "reset", "symbol", "to_dag", "to_sympy"]
+           "reset", "symbol", "to_dag", "to_sympy", "total"]
 
 _F0 = Fraction(0)
 _F1 = Fraction(1)
@@ -54,8 +54,8 @@ def reset() -> None:
     _terms.clear()
     _exprs.clear()
     _collected.clear()
-    _exprs[(_F0, ())] = ZERO
-    _exprs[(_F1, ())] = ONE
+    _exprs[(0, 1)] = ZERO
+    _exprs[(1, 1)] = ONE
 
 
 class Term:
@@ -97,12 +97,27 @@ def _term(key: tuple, kind: str, **kw: Any) -> Term:
 
 
 def _lin(c: Fraction, coeffs: dict[Term, Fraction]) -> Expr:
-    items = sorted(((t, v) for t, v in coeffs.items() if v), key=lambda tv: tv[0].id)
-    key = (c, tuple((t.id, v) for t, v in items))
+    rows = sorted([(t.id, v.numerator, v.denominator, t, v) for t, v in coeffs.items() if v])
+    # the key holds integers only (hashing a Fraction is slow)
+    key = (c.numerator, c.denominator, *[r[:3] for r in rows])
     e = _exprs.get(key)
     if e is None:
-        e = _exprs[key] = Expr(c, tuple(items))
+        e = _exprs[key] = Expr(c, tuple((r[3], r[4]) for r in rows))
     return e
+
+
+def total(values: Any) -> Expr:
+    """``sum(values)`` in one pass (a long chain of ``+`` would copy the partial sums)."""
+    c = _F0
+    out: dict[Term, Fraction] = {}
+    get = out.get
+    for v in values:
+        if not isinstance(v, Expr):
+            v = to_dag(v)
+        c += v.const
+        for t, k in v.terms:
+            out[t] = get(t, _F0) + k
+    return _lin(c, out)
 
 
 class Expr:
@@ -528,6 +543,12 @@ def collect(values: list[Any]) -> list[Any]:
     return [_collected[v.id] if isinstance(v, Expr) else v for v in values]
 
 
+def _mul_any(u: Any, v: Any) -> Expr:
+    u = u if isinstance(u, Expr) else to_dag(u)
+    v = v if isinstance(v, Expr) else to_dag(v)
+    return u._mul(v)
+
+
 def _map(fn: Any, a: Any) -> np.ndarray:
     arr = np.asarray(a, dtype=object)
     out = np.empty(arr.shape, dtype=object)
@@ -555,6 +576,28 @@ class DagBackend(Backend):
 
     def scalar(self, value: Fraction | int) -> Expr:
         return const(value)
+
+    def total(self, arr: Any) -> Expr:
+        """The sum of every entry (one pass, see :func:`total`)."""
+        return total(np.asarray(arr, dtype=object).flat)
+
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a @ b`` for a matrix ``a`` and a matrix or vector ``b``, each entry one n-ary
+        sum of products (:func:`total`)."""
+        a = np.asarray(a, dtype=object)
+        b = np.asarray(b, dtype=object)
+        if a.ndim != 2 or b.ndim not in (1, 2) or a.shape[1] != b.shape[0]:
+            return np.asarray(a @ b)
+        if b.ndim == 1:
+            out = np.empty(a.shape[0], dtype=object)
+            for i in range(a.shape[0]):
+                out[i] = total(_mul_any(u, v) for u, v in zip(a[i], b, strict=True))
+            return out
+        out = np.empty((a.shape[0], b.shape[1]), dtype=object)
+        for i in range(a.shape[0]):
+            for j in range(b.shape[1]):
+                out[i, j] = total(_mul_any(u, v) for u, v in zip(a[i], b[:, j], strict=True))
+        return out
 
     def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
         out = np.empty(shape, dtype=object)
