@@ -165,6 +165,9 @@ class Generator:
 class Normalizer:
     """Converts sympy expressions to canonical polynomials (see the module docstring)."""
 
+    #: a lower cap than :data:`MAX_TERMS` for this normalizer (``None``: the global one)
+    max_terms: int | None = None
+
     def __init__(self) -> None:
         self.gens: list[Generator] = []
         self._ids: dict[Generator, int] = {}
@@ -222,6 +225,9 @@ class Normalizer:
         if not p.terms or not q.terms:
             return Poly()
         a, b = (p.terms, q.terms) if len(p.terms) <= len(q.terms) else (q.terms, p.terms)
+        if self.max_terms is not None and len(a) * len(b) > self.max_terms:
+            raise NormalFormTooLarge(f"an expanded product of {len(a)} by {len(b)} terms "
+                                     f"(the cap is {self.max_terms})")
         out: dict[Monomial, int] = {}
         get = out.get
         mono = self._mono_mul
@@ -229,9 +235,10 @@ class Normalizer:
             for m2, c2 in b.items():
                 m = mono(m1, m2) if m1 and m2 else (m1 or m2)
                 out[m] = get(m, 0) + c1 * c2
-        if len(out) > MAX_TERMS:
+        cap = MAX_TERMS if self.max_terms is None else min(self.max_terms, MAX_TERMS)
+        if len(out) > cap:
             raise NormalFormTooLarge(
-                f"an expanded product has {len(out)} terms (more than {MAX_TERMS})")
+                f"an expanded product has {len(out)} terms (more than {cap})")
         return Poly(out, p.den * q.den)
 
     def power(self, p: Poly, k: int) -> Poly:
