@@ -164,6 +164,7 @@ class ProofReport:
     undefined_assignments: int = 0
     executor: str = "local"
     jobs: int = 1
+    second_checker: dict[str, Any] = field(default_factory=dict)
 
     def backend_status(self, name: str) -> str:
         sts = [s.backends[name].status for s in [*self.steps, *( [self.final] if self.final
@@ -461,7 +462,10 @@ class _Context:
                                                     strict=True))
                      if not (u is v or u == v)}
         out: set[tuple[str, int]] = set()
+        stale = 0  # trials in a row that witnessed nothing new
         for _ in range(32 if undecided else 0):
+            if stale >= 4:
+                break  # the rest: DAG witnesses, then the exact comparison
             x = np.array([[Fraction(rng.randint(-9, 9), rng.randint(1, 5)) for _ in range(d)]
                           for _ in range(n)], dtype=object)
             y = np.zeros((n, c), dtype=object)
@@ -495,11 +499,13 @@ class _Context:
                     after_t["w"] = np.asarray(before_t["w"] - g * rate, dtype=object)
             except BackendError:
                 continue
+            stale += 1
             for name, i in list(undecided):
                 if (np.asarray(before_t[name], dtype=object).flat[i]
                         != np.asarray(after_t[name], dtype=object).flat[i]):
                     out.add((name, i))
                     undecided.discard((name, i))
+                    stale = 0
             if not undecided:
                 break
         if undecided:  # DAG values: more witnesses, evaluated on the DAG (cheap)
@@ -1055,6 +1061,23 @@ def _finish_scope(report: ProofReport, ext: Extension, with_t1: bool) -> None:
             if have != list(names):  # the checkers every proved obligation agreed on
                 checkers[v.backend] = [c for c in have if c in names]
     report.checkers = checkers
+    entries = {"identical_canonical_forms": 0, "collected": 0, "expanded": 0, "sympy": 0}
+    rechecked = 0
+    for v in report.verdicts:
+        if v.backend == "algebra" and v.status == "proved" and "entries" in v.extra:
+            for k in entries:
+                entries[k] += v.extra["entries"].get(k, 0)
+            rechecked += v.extra.get("rechecked_entries", 0)
+    if any(entries.values()):
+        report.second_checker = {
+            "checker": RECHECKER, "entries_rechecked": rechecked, **entries,
+            "text": (f"{RECHECKER} re-decided every entry whose two sides have different "
+                     f"canonical DAG forms ({rechecked} entries: {entries['collected']} equal "
+                     f"after collecting like products, {entries['expanded']} by the DAG normal "
+                     f"form, {entries['sympy']} by the sympy path); the other "
+                     f"{entries['identical_canonical_forms']} entries are one interned node on "
+                     "both sides (an identity by construction, not re-expanded; the semantics "
+                     "cross-check evaluates them against the exact backend)")}
     assumptions = [
         "labels are one-hot vectors (each y is one of the c unit vectors)",
         "the derivative conventions of the graph at kinks: step(0) = 0, relu'(0) = 0, "
@@ -1227,7 +1250,7 @@ def certificate(report: ProofReport) -> dict[str, Any]:
         "text": report.scope_text, "assumptions": report.assumptions,
         "lifting": report.lifting, "checkers_agreed": report.checkers,
         "semantics_crosscheck": report.crosschecks, "executor": report.executor,
-        "jobs": report.jobs,
+        "jobs": report.jobs, "second_checker": report.second_checker,
     }
     out["symbolic"] = {
         "samples": report.n, "d": report.d, "c": report.c, "classes": report.classes,
