@@ -23,6 +23,10 @@ interned object are equal for every value of every symbol: comparing canonical f
 (object identity) proves an identity soundly without expanding anything. Values that
 differ are expanded on demand by :class:`symbolic.normal.DagNormalizer`.
 
+The prover evaluates on it the obligations of every lemma of construction.md section 4
+(write, read, clock, flat gates, persistence, isolation, inertness), in one generic sample
+for the lemma *lifting* (section 7).
+
 The intern tables are per process; :func:`reset` empties them between units of work
 (values from before a reset stay valid, they only no longer share with new ones).
 Nothing here recurses on the expression depth.
