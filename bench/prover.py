@@ -8,6 +8,7 @@ wall time alone overstates the cost), the verdict and the scope line. A row that
     python bench/prover.py                 # every row (long: includes the digits shape)
     python bench/prover.py --only quick    # worked, gd T=3 on mlp:4-5-3, jobs 1 vs 2
     python bench/prover.py --json out.json
+    python bench/prover.py --only digits-T,digits-width,digits-d,linear   # growth, deep T
 """
 
 from __future__ import annotations
@@ -44,11 +45,25 @@ GROWTH_D = [(f"gd T=2 mlp:{d}-5-3:relu, algebra",
 JOBS = [(f"gd T=5 mlp:4-5-3:relu, algebra, --jobs {j}",
          ["-a", "gd", "-n", "mlp:4-5-3:relu", "--T", "5", "--backend", "algebra",
           "--jobs", str(j)]) for j in (1, 2)]
-DIGITS = [(f"gd T={t} mlp:64-32-10:relu (digits shape), algebra",
+DIGITS = [(f"gd T={t} mlp:64-32-10:relu (digits shape), algebra, --jobs {j}",
            ["-a", "gd", "-n", "mlp:64-32-10:relu", "--T", str(t), "--backend", "algebra",
-            "--budget", "3600"]) for t in (1, 10)]
+            "--budget", "3600", "--jobs", str(j)]) for t, j in ((1, 2), (10, 2), (10, 1))]
+#: how the digits-shape proof grows with T, the hidden width and d (algebra, --jobs 2)
+DIGITS_T = [(f"gd T={t} mlp:64-32-10:relu, algebra, --jobs 2",
+             ["-a", "gd", "-n", "mlp:64-32-10:relu", "--T", str(t), "--backend", "algebra",
+              "--jobs", "2"]) for t in (1, 2, 4)]
+DIGITS_WIDTH = [(f"gd T=2 mlp:64-{h}-10:relu, algebra, --jobs 2",
+                 ["-a", "gd", "-n", f"mlp:64-{h}-10:relu", "--T", "2", "--backend", "algebra",
+                  "--jobs", "2"]) for h in (8, 16, 32)]
+DIGITS_D = [(f"gd T=2 mlp:{d}-32-10:relu, algebra, --jobs 2",
+             ["-a", "gd", "-n", f"mlp:{d}-32-10:relu", "--T", "2", "--backend", "algebra",
+              "--jobs", "2"]) for d in (16, 32, 64)]
+LINEAR = [(f"gd T={t} linear d=2, algebra, --jobs 2",
+           ["-a", "gd", "-n", "linear", "--symbolic", "d=2", "--T", str(t), "--backend",
+            "algebra", "--jobs", "2"]) for t in (35, 100)]
 GROUPS = {"quick": QUICK + JOBS, "T": GROWTH_T, "width": GROWTH_WIDTH, "d": GROWTH_D,
-          "jobs": JOBS, "digits": DIGITS}
+          "jobs": JOBS, "digits": DIGITS, "digits-T": DIGITS_T, "digits-width": DIGITS_WIDTH,
+          "digits-d": DIGITS_D, "linear": LINEAR}
 
 
 def run_row(name: str, argv: list[str], timeout: float) -> dict[str, Any]:

@@ -162,10 +162,26 @@ def test_flint_recheck_is_independent_of_the_normal_form(monkeypatch) -> None:
     assert any("FLINT re-check disagreed" in v.method for v in rep.verdicts)
 
 
+def test_flint_recheck_stops_a_wrong_dag_normal_form(monkeypatch) -> None:
+    """The DAG path's expansion says "zero" to everything: FLINT (converting the DAG values
+    itself) must stop the proof of the broken construction."""
+    from symbolic_universality.symbolic import normal
+
+    monkeypatch.setattr(normal.DagNormalizer, "dag_difference",
+                        lambda self, x, y, opaque=None: normal.Poly())
+    base = _ext("gd", "mlp:2-2-2:relu", T=1)
+    ext = compile_extension(base.net, base.program, fault="read_scale_double")
+    rep = _generic(ext, "gd", backends=("algebra",))
+    assert rep.status != "verified"
+    assert any("FLINT re-check disagreed" in v.method for v in rep.verdicts)
+
+
 def test_semantics_crosscheck_catches_a_wrong_relu(monkeypatch) -> None:
+    from symbolic_universality.backends import dag
     from symbolic_universality.backends import symbolic as bs
 
     monkeypatch.setattr(bs, "_sym_relu", lambda z: z)
+    monkeypatch.setattr(dag, "relu", lambda z: z)
     ext = _ext("gd", "mlp:2-2-2:relu", T=1)
     rep = _generic(ext, "gd", backends=("algebra",))
     assert rep.status != "verified"
@@ -247,9 +263,12 @@ def test_cli_generic_default_and_exit_codes(capsys) -> None:
 
 
 def test_expansion_limit_is_unknown_not_a_crash(monkeypatch) -> None:
+    from symbolic_universality.backends import dag
     from symbolic_universality.symbolic import normal
 
     monkeypatch.setattr(normal, "MAX_TERMS", 0)
+    # the DAG path decides most entries by canonical forms: make it expand
+    monkeypatch.setattr(dag, "collect", lambda values: list(values))
     ext = _ext("gd", "mlp:2-2-2:relu", T=1)
     rep = _generic(ext, "gd", backends=("algebra",))
     assert rep.status == "unknown"

@@ -956,9 +956,16 @@ class Evaluator:
             return np.asarray(self._align(an, a, nd) * self._align(bn, b, nd))
         if op == "vdot":
             prod = self._align(an, a, len(node.shape)) * b if an.shape == bn.shape else a * b
+            total = getattr(self.backend, "total", None)  # an n-ary sum (backends.dag)
             if node.batched:
-                return np.asarray(np.asarray(prod).reshape(self._m, -1).sum(axis=1))
-            return np.asarray(np.sum(prod))
+                rows = np.asarray(prod).reshape(self._m, -1)
+                if total is not None:
+                    out = np.empty(self._m, dtype=object)
+                    for i in range(self._m):
+                        out[i] = total(rows[i])
+                    return out
+                return np.asarray(rows.sum(axis=1))
+            return np.asarray(total(prod) if total is not None else np.sum(prod))
         if op == "outer":
             return np.asarray(a[..., :, None] * b[..., None, :])
         if op == "matmul":

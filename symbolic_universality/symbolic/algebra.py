@@ -18,16 +18,18 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import sympy as sp
 
-from .normal import Generator, NormalFormError, NormalFormTooLarge, Normalizer, Poly
+from .normal import DagNormalizer, Generator, NormalFormError, NormalFormTooLarge, Normalizer, Poly
 from .obligations import Obligation
 from .verdict import Verdict
 
-__all__ = ["abbreviate", "decide_obligation", "prove_algebra"]
+__all__ = ["DagProof", "abbreviate", "decide_dag", "decide_obligation", "is_dag", "prove_algebra",
+           "shared_nodes"]
 
 #: Common subexpressions smaller than this many DAG nodes are not abbreviated.
 MIN_ABBREVIATE = 4
@@ -214,11 +216,15 @@ def _decide(ob: Obligation, norm: Normalizer, names: list[str], gots: list[Any],
 
 def prove_algebra(ob: Obligation, norm: Normalizer, *, n: int, c: int,
                   find_counterexample: Callable[[Obligation], dict | None] | None = None,
-                  ) -> Verdict:
+                  dag_norm: Any = None) -> Verdict:
     """Prove one obligation by the normal form (see the module docstring)."""
     t0 = time.perf_counter()
     try:
-        ok, method, detail = decide_obligation(ob, norm, n=n, c=c)
+        if is_dag(ob):
+            ok, method, detail = decide_dag(ob, dag_norm if dag_norm is not None else
+                                            DagNormalizer(), norm, n=n, c=c)
+        else:
+            ok, method, detail = decide_obligation(ob, norm, n=n, c=c)
     except NormalFormTooLarge as exc:
         return Verdict(ob.key, ob.step, ob.block, ob.lemma, ob.labels, "algebra", "unknown",
                        time.perf_counter() - t0, "normal form too large", str(exc))
@@ -236,3 +242,156 @@ def prove_algebra(ob: Obligation, norm: Normalizer, *, n: int, c: int,
     return Verdict(ob.key, ob.step, ob.block, ob.lemma, ob.labels, "algebra", "refuted",
                    time.perf_counter() - t0, f"not an identity ({method}); counterexample "
                    "replayed exactly", detail, counterexample=cex)
+
+
+# ------------------------------------------------------------------ interned DAG values
+
+
+def is_dag(ob: Obligation) -> bool:
+    """Whether the obligation's sides are values of :mod:`..backends.dag`."""
+    from ..backends.dag import Expr
+
+    return any(isinstance(v, Expr) for v in (*ob.got, *ob.expected))
+
+
+def shared_nodes(lefts: list[Any], rights: list[Any]) -> set[int]:
+    """The ids of the composite nodes (sums, products) reached from both ``lefts`` and
+    ``rights``, maximal from the right side (the abbreviations of :func:`decide_dag`).
+    Step and reciprocal atoms are never abbreviated (their rules need their arguments);
+    their arguments are, like everything else."""
+    from ..backends.dag import Expr, Term, children, postorder
+
+    left = {node.id for node in postorder([v for v in lefts if isinstance(v, Expr)])}
+    out: set[int] = set()
+    seen: set[int] = set()
+    stack = [v for v in rights if isinstance(v, Expr)]
+    while stack:
+        node = stack.pop()
+        if node.id in seen:
+            continue
+        seen.add(node.id)
+        composite = ((isinstance(node, Expr) and (len(node.terms) > 1 or (
+            node.terms and node.const != 0)))
+            or (isinstance(node, Term) and node.kind == "mul"))
+        if composite and node.id in left:
+            out.add(node.id)
+            continue
+        stack.extend(ch for ch in children(node) if ch.id not in seen)
+    return out
+
+
+@dataclass
+class DagProof:
+    """How the algebra prover decided a DAG obligation, entry by entry (for the certificate
+    and the second checker): ``identical`` entries had the same canonical form (the same
+    interned node); ``expanded`` entries ``(name, got, expected, opaque)`` were decided by
+    the normal form with the nodes in ``opaque`` abbreviated (``cases``: by case analysis);
+    ``sympy`` entries ``(name, got, expected)`` by the sympy path (:func:`decide_obligation`)
+    after conversion."""
+
+    identical: int = 0
+    #: entries ``(name, got, expected, opaque)`` whose collected forms are one node
+    #: (:func:`..backends.dag.collect`); the second checker expands them with ``opaque``
+    collected: list[tuple[str, Any, Any, frozenset[int]]] = field(default_factory=list)
+    expanded: list[tuple[str, Any, Any, frozenset[int], bool]] = field(default_factory=list)
+    sympy: list[tuple[str, Any, Any]] = field(default_factory=list)
+
+
+def _zero_or_cases(ob: Obligation, norm: Normalizer, p: Poly, *, n: int, c: int,
+                   budget: int) -> bool:
+    if not p:
+        return True
+    if norm.decide_zero(p, budget) is True:
+        return True
+    if ob.labels is None:
+        for values in _label_assignments(norm, n, c):
+            q = norm.substitute(p, values)
+            if q and norm.decide_zero(q, budget) is not True:
+                return False
+        return True
+    return False
+
+
+def decide_dag(ob: Obligation, dnorm: Any, norm: Normalizer, *, n: int, c: int,
+               budget: int = 256) -> tuple[bool | None, str, str]:
+    """Decide an obligation whose sides are interned DAG values (:mod:`..backends.dag`).
+
+    Per entry: the same canonical form (the same interned node) is an identity, and so is
+    the same form after like products are collected (:func:`..backends.dag.collect`,
+    distributivity); otherwise the difference is expanded on demand
+    (:class:`.normal.DagNormalizer`), first with the subexpressions common to all the
+    obligation's sides abbreviated, then with this entry's own, then fully (each capped at
+    ``MAX_TERMS``), and tested for zero (case analysis over the step atoms, then per one-hot
+    label assignment). An entry still undecided goes to the sympy path
+    (:func:`decide_obligation`, converted with :func:`..backends.dag.to_sympy`) so that
+    nothing loses proving power. ``ob.dag_proof`` records how each entry was decided
+    (:class:`DagProof`)."""
+    from ..backends.dag import collect, to_dag, to_sympy
+
+    proof = DagProof()
+    ob.dag_proof = proof
+    pairs = []
+    for nm, a, b in zip(ob.names, ob.got, ob.expected, strict=True):
+        a, b = to_dag(a), to_dag(b)
+        if a is b:
+            proof.identical += 1
+        else:
+            pairs.append((nm, a, b))
+    if not pairs:
+        return True, "canonical form (identical interned DAG nodes)", ""
+    common = shared_nodes([a for _, a, _ in pairs], [b for _, _, b in pairs])
+    cga = collect([a for _, a, _ in pairs])
+    cgb = collect([b for _, _, b in pairs])
+    rest = []
+    frozen = frozenset(common)
+    for (nm, a, b), ca, cb in zip(pairs, cga, cgb, strict=True):
+        if ca is cb:
+            proof.collected.append((nm, a, b, frozen))
+        else:
+            rest.append((nm, a, b))
+    left: list[tuple[str, Any, Any]] = []
+    too_large = ""
+    for nm, a, b in rest:
+        tries: list[set[int]] = [common] if common else []
+        own = shared_nodes([a], [b])
+        if own and own != common:
+            tries.append(own)
+        tries.append(set())
+        for opaque in tries:
+            try:
+                p = dnorm.dag_difference(a, b, opaque)
+                ok = _zero_or_cases(ob, dnorm, p, n=n, c=c, budget=budget)
+            except NormalFormTooLarge as exc:
+                too_large = str(exc)
+                continue
+            if ok:
+                proof.expanded.append((nm, a, b, frozenset(opaque), bool(p)))
+                break
+        else:
+            left.append((nm, a, b))
+        dnorm.clear()
+    if left:
+        got = to_sympy([a for _, a, _ in left])
+        exp = to_sympy([b for _, _, b in left])
+        sub = Obligation(ob.step, ob.block, ob.lemma, ob.labels, ob.mode,
+                         [nm for nm, _, _ in left], got, exp, list(ob.premises))
+        try:
+            ok, method, detail = decide_obligation(sub, norm, n=n, c=c, budget=budget)
+        except NormalFormTooLarge:
+            if too_large:
+                raise NormalFormTooLarge(too_large) from None
+            raise
+        if not ok:
+            return ok, method, detail
+        sgot, sexp, _count = sub.abbreviated or (got, exp, 0)
+        proof.sympy.extend(zip(sub.names, sgot, sexp, strict=True))
+    parts = [f"{proof.identical} of {len(ob.names)} entries identical canonical forms"]
+    if proof.collected:
+        parts.append(f"{len(proof.collected)} identical after collecting like products")
+    if proof.expanded:
+        cases = sum(x[4] for x in proof.expanded)
+        parts.append(f"{len(proof.expanded)} by the normal form on the DAG"
+                     + (f" ({cases} by case analysis)" if cases else ""))
+    if proof.sympy:
+        parts.append(f"{len(proof.sympy)} by the sympy normal form")
+    return True, "canonical DAG form: " + ", ".join(parts), ""

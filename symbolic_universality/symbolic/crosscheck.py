@@ -25,6 +25,7 @@ import numpy as np
 import sympy as sp
 import z3
 
+from ..backends import dag
 from ..backends.scalars import EXACT
 from ..backends.symbolic import Recip
 from ..extension.compiler import Extension
@@ -80,6 +81,8 @@ def symbolic_value(bname: str, e: Any, env: dict[str, Fraction],
     """The exact value of a backend expression at the point ``env`` (name -> rational)."""
     if isinstance(e, (int, Fraction)):
         return Fraction(e)
+    if isinstance(e, dag.Expr):
+        return dag.evaluate_at([e], env, {} if memo is None else memo)[0]
     if bname == "algebra":
         return _sym_eval(e, env, {} if memo is None else memo)
     term = e if isinstance(e, z3.ExprRef) else z3.RealVal(str(e))

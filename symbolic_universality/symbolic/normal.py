@@ -33,6 +33,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import sympy as sp
 
@@ -41,8 +42,8 @@ from ..backends.symbolic import Recip, Softmax
 Monomial = tuple[int, ...]  # sorted generator ids, repeated for powers (x^2 = (x, x))
 ONE: Monomial = ()
 
-__all__ = ["MAX_TERMS", "Generator", "NormalFormError", "NormalFormTooLarge", "Normalizer",
-           "Poly"]
+__all__ = ["MAX_TERMS", "DagNormalizer", "Generator", "NormalFormError", "NormalFormTooLarge",
+           "Normalizer", "Poly"]
 
 
 class NormalFormError(ValueError):
@@ -164,6 +165,9 @@ class Generator:
 class Normalizer:
     """Converts sympy expressions to canonical polynomials (see the module docstring)."""
 
+    #: a lower cap than :data:`MAX_TERMS` for this normalizer (``None``: the global one)
+    max_terms: int | None = None
+
     def __init__(self) -> None:
         self.gens: list[Generator] = []
         self._ids: dict[Generator, int] = {}
@@ -221,6 +225,9 @@ class Normalizer:
         if not p.terms or not q.terms:
             return Poly()
         a, b = (p.terms, q.terms) if len(p.terms) <= len(q.terms) else (q.terms, p.terms)
+        if self.max_terms is not None and len(a) * len(b) > self.max_terms:
+            raise NormalFormTooLarge(f"an expanded product of {len(a)} by {len(b)} terms "
+                                     f"(the cap is {self.max_terms})")
         out: dict[Monomial, int] = {}
         get = out.get
         mono = self._mono_mul
@@ -228,9 +235,10 @@ class Normalizer:
             for m2, c2 in b.items():
                 m = mono(m1, m2) if m1 and m2 else (m1 or m2)
                 out[m] = get(m, 0) + c1 * c2
-        if len(out) > MAX_TERMS:
+        cap = MAX_TERMS if self.max_terms is None else min(self.max_terms, MAX_TERMS)
+        if len(out) > cap:
             raise NormalFormTooLarge(
-                f"an expanded product has {len(out)} terms (more than {MAX_TERMS})")
+                f"an expanded product has {len(out)} terms (more than {cap})")
         return Poly(out, p.den * q.den)
 
     def power(self, p: Poly, k: int) -> Poly:
@@ -408,3 +416,72 @@ class Normalizer:
         """The step and reciprocal atoms of ``p`` as sympy expressions (for reports)."""
         return [self.gen_expr(g) for g in sorted(self.generators_of(p))
                 if self.gens[g].kind != "sym"]
+
+
+class DagNormalizer(Normalizer):
+    """The normal form of the interned values of :mod:`..backends.dag` (and of sympy
+    expressions, as :class:`Normalizer`): the same generators, rules and case analysis.
+
+    ``dag_poly(e, opaque)`` expands ``e`` bottom-up over its DAG (no recursion), except the
+    nodes whose id is in ``opaque``: each of those is a fresh generator ``_dag<id>`` (an
+    abbreviation of a subexpression common to both sides of an identity: sound, since an
+    identity in the fresh generators holds for every value of them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._dmemo: dict[int, Poly] = {}
+
+    def poly(self, expr: object) -> Poly:
+        from ..backends.dag import Expr
+
+        if isinstance(expr, Expr):
+            return self.dag_poly(expr)
+        return super().poly(expr)
+
+    def clear(self) -> None:
+        """Forget the memoised expansions (between obligations: they can be large)."""
+        self._dmemo.clear()
+
+    def dag_poly(self, e: Any, opaque: set[int] | None = None,
+                 memo: dict[int, Poly] | None = None) -> Poly:
+        from ..backends.dag import Expr, children
+
+        if not isinstance(e, Expr):
+            return Poly.const(Fraction(e))
+        if memo is None:
+            memo = self._dmemo if not opaque else {}
+        opaque = opaque or set()
+        stack: list[tuple[Any, bool]] = [(e, False)]
+        while stack:
+            node, done = stack.pop()
+            nid = node.id
+            if nid in memo:
+                continue
+            if not done:
+                if nid in opaque:
+                    memo[nid] = self.var(Generator("sym", name=f"_dag{nid}"))
+                    continue
+                stack.append((node, True))
+                stack.extend((c, False) for c in children(node) if c.id not in memo)
+                continue
+            if isinstance(node, Expr):
+                out = Poly.const(node.const)
+                for t, v in node.terms:
+                    out = out.add(memo[t.id].scale(v))
+            elif node.kind == "sym":
+                out = self.var(Generator("sym", name=node.name))
+            elif node.kind == "mul":
+                out = Poly.const(1)
+                for f in node.factors:
+                    out = self.mul(out, memo[f.id])
+            elif node.kind == "H":
+                out = self.heaviside(memo[node.arg.id])
+            else:
+                out = self.recip(memo[node.arg.id])
+            memo[nid] = out
+        return memo[e.id]
+
+    def dag_difference(self, a: Any, b: Any, opaque: set[int] | None = None) -> Poly:
+        """The normal form of ``a - b`` (``opaque`` nodes abbreviated)."""
+        memo: dict[int, Poly] | None = None if not opaque else {}
+        return self.dag_poly(a, opaque, memo).add(self.dag_poly(b, opaque, memo), -1)

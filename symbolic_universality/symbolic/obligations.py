@@ -61,6 +61,8 @@ class Obligation:
     premises: list[Any] = field(default_factory=list)
     #: set by the algebra prover: the sides with their common subexpressions abbreviated
     abbreviated: Any = None
+    #: set by the algebra prover on DAG values: how each entry was decided (``DagProof``)
+    dag_proof: Any = None
 
     @property
     def key(self) -> str:
@@ -166,7 +168,8 @@ def free_registers(ext: Extension, k: int, backend: Backend) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for ins in ext.program.instructions:
         if ins.step < k:
-            out[ins.target.name] = register_symbols(backend, ins.target.name, ins.target.shape)
+            out[ins.target.name] = backend.asarray(
+                register_symbols(backend, ins.target.name, ins.target.shape))
     return out
 
 
@@ -232,7 +235,7 @@ def build_final(ext: Extension, backend: Backend, data: SymbolicData, *, mode: s
     else:
         values = free_registers(ext, K, backend)
     theta = predicted_state(ext, K, values, backend)
-    xs = input_symbols(backend, ext.net.d)
+    xs = backend.asarray(input_symbols(backend, ext.net.d))
     vals = evaluate([ext.f_main, *ext.aux], backend, theta, xs.reshape(1, -1), None,
                     prune=True)
     f_main = _flat(vals[0])

@@ -34,15 +34,18 @@ from typing import Any
 import numpy as np
 import z3
 
+from ..backends import dag
+from ..backends.dag import DAG
 from ..backends.scalars import EXACT, Backend, BackendError
 from ..backends.symbolic import SYMPY, Z3, to_z3
 from ..extension.compiler import Extension
 from ..program.interpreter import run_program
 from .algebra import prove_algebra
+from .algebra import shared_nodes as _shared
 from .crosscheck import cross_check
 from .data import ClassSpec, SymbolicData, make_data, one_hot
 from .lifting import check_extension
-from .normal import NormalFormError, Normalizer
+from .normal import DagNormalizer, NormalFormError, Normalizer
 from .obligations import (
     Obligation,
     build_final,
@@ -53,7 +56,7 @@ from .obligations import (
 )
 from .recheck import CHECKER as RECHECKER
 from .recheck import available as recheck_available
-from .recheck import recheck
+from .recheck import recheck, recheck_dag
 from .replay import Replay, random_data, replay_obligation, search_counterexample
 from .smt import decode_data, describe_model, sha256, smtlib_text, solve_many, solve_smtlib
 from .verdict import Verdict, combine
@@ -161,6 +164,7 @@ class ProofReport:
     undefined_assignments: int = 0
     executor: str = "local"
     jobs: int = 1
+    second_checker: dict[str, Any] = field(default_factory=dict)
 
     def backend_status(self, name: str) -> str:
         sts = [s.backends[name].status for s in [*self.steps, *( [self.final] if self.final
@@ -185,9 +189,14 @@ class ProofReport:
         return None
 
 
+#: The algebra prover's backend: ``dag`` (interned canonical values, :mod:`..backends.dag`;
+#: undecided entries fall back to the sympy path) or ``sympy`` (the sympy backend only).
+ALGEBRA_BACKEND = os.environ.get("SYMUNI_ALGEBRA_BACKEND", "dag")
+
+
 def _backend(name: str) -> Backend:
     if name == "algebra":
-        return SYMPY
+        return DAG if ALGEBRA_BACKEND == "dag" else SYMPY
     if name == "smt":
         return Z3
     raise ValueError(f"unknown symbolic backend {name!r}; choose algebra, smt or both")
@@ -230,6 +239,7 @@ class _Context:
         self.recheck = recheck
         self.mode = "free"
         self.norm = Normalizer()
+        self.dag_norm = DagNormalizer()
         self.index: list[dict[str, Any]] = []
 
     @property
@@ -258,8 +268,11 @@ class _Context:
         out = []
         for ob in obs:
             v = prove_algebra(ob, self.norm, n=self.n, c=self.c,
-                              find_counterexample=self.algebra_counterexample)
-            if v.status == "proved":
+                              find_counterexample=self.algebra_counterexample,
+                              dag_norm=self.dag_norm)
+            if v.status == "proved" and ob.dag_proof is not None:
+                self._recheck_dag(ob, v)
+            elif v.status == "proved":
                 v.extra["checkers"] = ["normal form (symbolic/normal.py)"]
                 if self.recheck and recheck_available():
                     t0 = time.perf_counter()
@@ -281,6 +294,43 @@ class _Context:
                         v.detail = why
             out.append(v)
         return out
+
+    def _recheck_dag(self, ob: Obligation, v: Verdict) -> None:
+        """The second checker on a DAG proof: every entry whose two sides have different
+        canonical forms is re-decided by FLINT from the DAG values (:func:`recheck_dag`,
+        with the same abbreviated nodes) or, for the entries the sympy path decided, by
+        :func:`recheck` on the sympy sides. Entries with identical canonical forms (the same
+        interned node) are identities by construction; they are not re-expanded (the
+        semantics cross-check evaluates them against the exact backend)."""
+        proof = ob.dag_proof
+        v.extra["checkers"] = ["canonical DAG form + normal form (backends/dag.py, "
+                               "symbolic/normal.py)"]
+        v.extra["entries"] = {"identical_canonical_forms": proof.identical,
+                              "collected": len(proof.collected),
+                              "expanded": len(proof.expanded), "sympy": len(proof.sympy)}
+        if not self.recheck or not recheck_available():
+            return
+        if not proof.expanded and not proof.sympy and not proof.collected:
+            v.extra["rechecked_entries"] = 0  # vacuous: every entry is one interned node
+            v.extra["checkers"].append(RECHECKER)
+            return
+        t0 = time.perf_counter()
+        why = "FLINT found a non-zero difference in some case"
+        try:
+            ok = recheck_dag([(a, b, opq) for _, a, b, opq in proof.collected]
+                             + [(a, b, opq) for _, a, b, opq, _ in proof.expanded])
+            if ok is True and proof.sympy:
+                ok = recheck([a for _, a, _ in proof.sympy], [b for _, _, b in proof.sympy])
+        except (ValueError, ImportError) as exc:
+            ok, why = None, str(exc)
+        v.seconds += time.perf_counter() - t0
+        if ok is True:
+            v.extra["rechecked_entries"] = (len(proof.collected) + len(proof.expanded)
+                                            + len(proof.sympy))
+            v.extra["checkers"].append(RECHECKER)
+        else:
+            v.status, v.method = "unknown", v.method + "; FLINT re-check disagreed"
+            v.detail = why
 
     # ------------------------------------------------------------ smt
 
@@ -412,7 +462,12 @@ class _Context:
                                                     strict=True))
                      if not (u is v or u == v)}
         out: set[tuple[str, int]] = set()
+        stale = 0  # trials in a row that witnessed nothing new
+        is_dag = any(isinstance(v, dag.Expr) for arr in (theta, expected)
+                     for a in arr.values() for v in np.asarray(a, dtype=object).flat)
         for _ in range(32 if undecided else 0):
+            if stale >= 4:
+                break  # the rest: DAG witnesses, then the exact comparison
             x = np.array([[Fraction(rng.randint(-9, 9), rng.randint(1, 5)) for _ in range(d)]
                           for _ in range(n)], dtype=object)
             y = np.zeros((n, c), dtype=object)
@@ -446,13 +501,17 @@ class _Context:
                     after_t["w"] = np.asarray(before_t["w"] - g * rate, dtype=object)
             except BackendError:
                 continue
+            stale += 1
             for name, i in list(undecided):
                 if (np.asarray(before_t[name], dtype=object).flat[i]
                         != np.asarray(after_t[name], dtype=object).flat[i]):
                     out.add((name, i))
                     undecided.discard((name, i))
+                    stale = 0
             if not undecided:
                 break
+        if undecided and is_dag:  # more witnesses, evaluated on the DAG
+            undecided -= _dag_witnesses(undecided, theta, expected, rng, out, tries=8)
         for name, i in undecided:
             u = np.asarray(theta[name], dtype=object).flat[i]
             v = np.asarray(expected[name], dtype=object).flat[i]
@@ -481,6 +540,51 @@ class _Context:
         return out
 
 
+def _dag_witnesses(entries: set[tuple[str, int]], theta: dict[str, np.ndarray],
+                   expected: dict[str, np.ndarray], rng: random.Random,
+                   out: set[tuple[str, int]], tries: int = 64) -> set[tuple[str, int]]:
+    """Entries whose DAG values differ at some random rational point (every symbol, data
+    and register contents alike, drawn at random, some points with small positive values
+    only so that relu units are active; the labels one-hot): each such point is a witness
+    that the entry moves (for the one-sample data set and the register contents drawn).
+    Adds them to ``out`` and returns them."""
+    pairs = []
+    for name, i in entries:
+        u = np.asarray(theta[name], dtype=object).flat[i]
+        v = np.asarray(expected[name], dtype=object).flat[i]
+        if isinstance(u, dag.Expr) or isinstance(v, dag.Expr):
+            pairs.append(((name, i), dag.to_dag(u), dag.to_dag(v)))
+    if not pairs:
+        return set()
+    names = sorted({node.name for node in dag.postorder([e for _, a, b in pairs for e in (a, b)])
+                    if isinstance(node, dag.Term) and node.kind == "sym"})
+    found: set[tuple[str, int]] = set()
+    mixed = [Fraction(p, q) for p in range(-9, 10) for q in range(1, 6)]
+    positive = [Fraction(p, q) for p in range(1, 10) for q in range(1, 10)]
+    for t in range(tries):
+        pool = positive if t % 2 else mixed
+        env = dict(zip(names, rng.choices(pool, k=len(names)), strict=True))
+        labels: dict[str, list[str]] = {}  # one-hot labels: one class per sample
+        for nm in names:
+            if re.fullmatch(r"y_\d+_\d+", nm):
+                labels.setdefault(nm.rsplit("_", 1)[0], []).append(nm)
+        for group in labels.values():
+            hot = rng.choice(group)
+            for nm in group:
+                env[nm] = Fraction(int(nm == hot))
+        memo: dict[int, Fraction] = {}
+        for key, a, b in pairs:
+            if key in found:
+                continue
+            va, vb = dag.evaluate_at([a, b], env, memo)
+            if va != vb:
+                found.add(key)
+        if len(found) == len(pairs):
+            break
+    out |= found
+    return found
+
+
 def _mismatch(rep: Replay) -> dict[str, Any]:
     return {"parameter": rep.parameter, "index": list(rep.index or []),
             "expected": rep.expected, "got": rep.got}
@@ -492,7 +596,31 @@ def _structurally_equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+#: The moved set's exact comparison of two DAG values expands at most this many terms per
+#: product; an entry neither witnessed (exact replay or DAG evaluation at random points)
+#: nor decided within it is listed as moved, so the moved set is then a superset.
+SAME_MAX_TERMS = 5_000
+
+
 def _same(backend: str, norm: Normalizer, a: Any, b: Any, subs: list[Any]) -> bool:
+    if isinstance(a, dag.Expr) or isinstance(b, dag.Expr):
+        a, b = dag.to_dag(a), dag.to_dag(b)
+        if a is b:
+            return True
+        ca, cb = dag.collect([a, b])
+        if ca is cb:
+            return True
+        dn = DagNormalizer()
+        dn.max_terms = SAME_MAX_TERMS
+        try:
+            if not dn.dag_difference(a, b, _shared([a], [b])):
+                return True
+        except NormalFormError:
+            pass
+        try:
+            return not dn.dag_difference(a, b)
+        except NormalFormError:  # undecided within the cap: listed as moved (a superset)
+            return False
     if backend == "algebra":
         try:
             return not norm.difference(a, b)
@@ -547,7 +675,13 @@ def _run_unit(ctx: _Context, bname: str, labels: tuple[int, ...] | None, k: int 
     """One unit of work, in whatever process runs it (see :func:`prove_extension`)."""
     ext = ctx.ext
     backend = _backend(bname)
+    if backend is DAG:
+        dag.reset()  # a new unit: fresh intern tables (nothing shared with earlier units)
+        ctx.dag_norm = DagNormalizer()
     data = make_data(backend, ctx.n, ext.net.d, ext.net.c, labels)
+    if backend is DAG:  # symbols as interned values
+        data.x = backend.asarray(data.x)
+        data.y = backend.asarray(data.y)
     lazy = _ProgramValues(ext, data, backend)
     res = UnitResult(bname, labels, k)
 
@@ -648,6 +782,21 @@ def _failed_unit(ctx: _Context, args: tuple[Any, ...], status: str, method: str,
     return res
 
 
+def _unit_cost(ctx: _Context, args: tuple[Any, ...]) -> float:
+    """A rough relative cost of a unit, to start the longest first (so that the last unit
+    to finish is a short one): the reads at later ``w_t`` carry the largest expressions;
+    the first read (at the constant ``w_0``), the last steps and the final checks are
+    cheaper (measured on gd, bench/README.md)."""
+    k = args[2]
+    K = ctx.ext.K
+    if k == "final":
+        return 0.0
+    k = int(k)
+    if 1 <= k <= K - 2:
+        return 1.0 + k / max(K, 1)
+    return 0.5 if k >= K - 1 else 0.25
+
+
 def _run_forked(ctx: _Context, units: list[tuple[Any, ...]], jobs: int,
                 budget_s: float | None,
                 advance: Callable[..., None] = lambda *_: None) -> list[UnitResult]:
@@ -658,7 +807,7 @@ def _run_forked(ctx: _Context, units: list[tuple[Any, ...]], jobs: int,
     mp = multiprocessing.get_context("fork")
     _STATE["ctx"] = ctx
     results: dict[int, UnitResult] = {}
-    pending = list(enumerate(units))
+    pending = sorted(enumerate(units), key=lambda iu: -_unit_cost(ctx, iu[1]))
     running: dict[int, tuple[Any, Any, float, tuple[Any, ...]]] = {}
     try:
         while pending or running:
@@ -929,6 +1078,23 @@ def _finish_scope(report: ProofReport, ext: Extension, with_t1: bool) -> None:
             if have != list(names):  # the checkers every proved obligation agreed on
                 checkers[v.backend] = [c for c in have if c in names]
     report.checkers = checkers
+    entries = {"identical_canonical_forms": 0, "collected": 0, "expanded": 0, "sympy": 0}
+    rechecked = 0
+    for v in report.verdicts:
+        if v.backend == "algebra" and v.status == "proved" and "entries" in v.extra:
+            for k in entries:
+                entries[k] += v.extra["entries"].get(k, 0)
+            rechecked += v.extra.get("rechecked_entries", 0)
+    if any(entries.values()):
+        report.second_checker = {
+            "checker": RECHECKER, "entries_rechecked": rechecked, **entries,
+            "text": (f"{RECHECKER} re-decided every entry whose two sides have different "
+                     f"canonical DAG forms ({rechecked} entries: {entries['collected']} equal "
+                     f"after collecting like products, {entries['expanded']} by the DAG normal "
+                     f"form, {entries['sympy']} by the sympy path); the other "
+                     f"{entries['identical_canonical_forms']} entries are one interned node on "
+                     "both sides (an identity by construction, not re-expanded; the semantics "
+                     "cross-check evaluates them against the exact backend)")}
     assumptions = [
         "labels are one-hot vectors (each y is one of the c unit vectors)",
         "the derivative conventions of the graph at kinks: step(0) = 0, relu'(0) = 0, "
@@ -1101,7 +1267,7 @@ def certificate(report: ProofReport) -> dict[str, Any]:
         "text": report.scope_text, "assumptions": report.assumptions,
         "lifting": report.lifting, "checkers_agreed": report.checkers,
         "semantics_crosscheck": report.crosschecks, "executor": report.executor,
-        "jobs": report.jobs,
+        "jobs": report.jobs, "second_checker": report.second_checker,
     }
     out["symbolic"] = {
         "samples": report.n, "d": report.d, "c": report.c, "classes": report.classes,
