@@ -110,6 +110,12 @@ class Softmax(sp.Function):
         j, *z = self.args
         return f"softmax_{j}(" + ", ".join(printer._print(v) for v in z) + ")"
 
+    def _latex(self, printer: Any, exp: str | None = None) -> str:
+        j, *z = self.args
+        tex = (rf"\operatorname{{softmax}}_{{{j}}}\left(" + ", ".join(printer._print(v) for v in z)
+               + r"\right)")
+        return tex if exp is None else f"{tex}^{{{exp}}}"
+
 
 def heaviside(z: sp.Expr) -> sp.Expr:
     """``step(z)``: ``Heaviside(z, 0)`` (so ``H(0) = 0``), a number on numbers."""

@@ -301,7 +301,9 @@ class Normalizer:
             # an uninterpreted atom, identified by the normal forms of its arguments
             j, *z = e.args
             key = repr((int(j), tuple(self.poly(v).key() for v in z)))
-            return self.var(Generator("sym", name=f"softmax:{key}"))
+            name = f"softmax:{key}"
+            self.__dict__.setdefault("_softmax", {})[name] = e
+            return self.var(Generator("sym", name=name))
         raise NormalFormError(f"cannot normalise {type(e).__name__}: {e}")
 
     def difference(self, a: object, b: object) -> Poly:
@@ -313,7 +315,8 @@ class Normalizer:
     def gen_expr(self, i: int) -> sp.Expr:
         g = self.gens[i]
         if g.kind == "sym":
-            return sp.Symbol(g.name)
+            atom = self.__dict__.get("_softmax", {}).get(g.name)
+            return atom if atom is not None else sp.Symbol(g.name)
         arg = self.to_sympy(Poly(dict(g.arg)))
         if g.kind == "H":
             return sp.Heaviside(arg, 0, evaluate=False)

@@ -194,8 +194,12 @@ class ProofReport:
 ALGEBRA_BACKEND = os.environ.get("SYMUNI_ALGEBRA_BACKEND", "dag")
 
 
-def _backend(name: str) -> Backend:
+def _backend(name: str, ext: Extension | None = None) -> Backend:
     if name == "algebra":
+        if ext is not None and ext.loss_kind == "ce":
+            # cross-entropy's softmax is an exact atom of the sympy backend only
+            # (backends.symbolic.Softmax); the DAG backend has no such atom
+            return SYMPY
         return DAG if ALGEBRA_BACKEND == "dag" else SYMPY
     if name == "smt":
         return Z3
@@ -674,7 +678,7 @@ def _run_unit(ctx: _Context, bname: str, labels: tuple[int, ...] | None, k: int 
               first: bool, with_t1: bool, mode: str, crosscheck: bool) -> UnitResult:
     """One unit of work, in whatever process runs it (see :func:`prove_extension`)."""
     ext = ctx.ext
-    backend = _backend(bname)
+    backend = _backend(bname, ext)
     if backend is DAG:
         dag.reset()  # a new unit: fresh intern tables (nothing shared with earlier units)
         ctx.dag_norm = DagNormalizer()
@@ -859,14 +863,14 @@ def _run_forked(ctx: _Context, units: list[tuple[Any, ...]], jobs: int,
 
 def _rebuild_extension(recipe: dict[str, Any]) -> Extension:
     """The extension of a recipe (T6: it depends only on network and program)."""
-    from ..extension.compiler import compile_extension
     from ..networks.mlp import parse_network
-    from ..pipeline import compile_algorithm
+    from ..pipeline import compile_algorithm, recompile
 
     net = parse_network(recipe["network"], recipe["d"], recipe["c"])
-    ext = compile_algorithm(recipe["algorithm"], net, **recipe.get("options", {}))
+    ext = compile_algorithm(recipe["algorithm"], net, loss=recipe.get("loss", "mse"),
+                            **recipe.get("options", {}))
     if recipe.get("fault"):
-        ext = compile_extension(net, ext.program, fault=recipe["fault"])
+        ext = recompile(ext, fault=recipe["fault"])
     return ext
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import sympy as sp
 
-from ..backends.symbolic import Recip
+from ..backends.symbolic import Recip, Softmax
 
 __all__ = ["CHECKER", "available", "recheck", "recheck_dag"]
 
@@ -44,9 +44,14 @@ def available() -> bool:
 
 
 def _depth(e: sp.Basic) -> int:
-    """Nesting depth of step/reciprocal atoms inside ``e`` (0 for none)."""
-    return max((1 + _depth(a.args[0]) for a in e.atoms(sp.Heaviside, Recip) if a is not e),
-               default=0)
+    """Nesting depth of step/reciprocal/softmax atoms inside ``e`` (0 for none)."""
+    return max((1 + max(_depth(v) for v in _atom_args(a))
+                for a in e.atoms(sp.Heaviside, Recip, Softmax) if a is not e), default=0)
+
+
+def _atom_args(a: sp.Basic) -> tuple[sp.Basic, ...]:
+    """The arguments an atom depends on (a softmax atom: its row, not its index)."""
+    return tuple(a.args[1:]) if isinstance(a, Softmax) else (a.args[0],)
 
 
 class _Flint:
@@ -60,9 +65,10 @@ class _Flint:
         atoms: set[sp.Basic] = set()
         for e in exprs:
             syms |= e.free_symbols
-            atoms |= e.atoms(sp.Heaviside, Recip)
+            atoms |= e.atoms(sp.Heaviside, Recip, Softmax)
         self.symbols = sorted(syms, key=lambda s: s.name)
-        self.atom_list = sorted(atoms, key=lambda a: (_depth(a.args[0]), sp.srepr(a)))
+        self.atom_list = sorted(atoms, key=lambda a: (max(_depth(v) for v in _atom_args(a)),
+                                                      sp.srepr(a)))
         names = [s.name for s in self.symbols] + [f"_a{i}" for i in range(len(self.atom_list))]
         self.nv = max(1, len(names))
         if not names:
@@ -76,6 +82,12 @@ class _Flint:
         self.memo: dict[sp.Basic, Any] = {}
         base = len(self.symbols)
         for i, a in enumerate(self.atom_list):  # innermost first
+            if isinstance(a, Softmax):
+                # an uninterpreted atom, identified by its index and its row's polynomials
+                key = ("S", int(a.args[0]),
+                       tuple(str(self.clamp(self.conv(v))) for v in a.args[1:]))
+                self.atom_value[a] = self.keys.setdefault(key, gens[base + i])
+                continue
             arg = self.clamp(self.conv(a.args[0]))
             self.atom_value[a] = self._atom(a, arg, base + i, gens[base + i])
 
@@ -142,7 +154,7 @@ class _Flint:
             out = self.conv(e.args[0]) ** int(e.args[1])
         elif e.is_Pow and e.args[1].is_Integer and e.args[0].is_Rational:
             out = self.const(Fraction(int(e.args[0].p), int(e.args[0].q)) ** int(e.args[1]))
-        elif isinstance(e, (sp.Heaviside, Recip)):
+        elif isinstance(e, (sp.Heaviside, Recip, Softmax)):
             out = self.atom_value[e]
         else:
             raise ValueError(f"cannot convert {type(e).__name__} for the FLINT re-check")
