@@ -124,9 +124,10 @@ RECIP_ZERO = (
 
 
 #: the exact backends' refusal of exp/log off their rational points
-IRRATIONAL = ("{op}({v}) is irrational (exp(q) is rational only at q = 0 and log(q) only at "
-              "q = 1, Lindemann); the exact run stops here: use --backend numeric, or check "
-              "this step in float (with --loss ce the step after K is checked in float64)")
+IRRATIONAL = ("'{op}' is float-only here: {op}({v}) is irrational (exp(q) is rational only "
+              "at q = 0 and log(q) only at q = 1, Lindemann); the exact run stops here: use "
+              "--backend numeric, or check this step in float (with --loss ce the step after "
+              "K is checked in float64)")
 
 
 class IrrationalError(BackendError):
