@@ -80,24 +80,20 @@ class Backend:
         else:
             raise BackendError(f"unknown row operation {op!r}")
         for i, row in enumerate(flat):
-            equal = all(bool(v == row[0]) for v in row[1:])
-            if op == "softmax":
-                if equal:
+            if all(bool(v == row[0]) for v in row[1:]):
+                if op == "softmax":
                     out[i, :] = [self.scalar(Fraction(1, c))] * c
                     continue
-                e = self.unary("exp", np.asarray(row, dtype=object))
-                total = e[0]
-                for v in e[1:]:
-                    total = total + v
-                out[i, :] = [v / total for v in e]
-            else:
-                if equal and c == 1:
+                if c == 1:
                     out[i] = row[0]
                     continue
-                e = self.unary("exp", np.asarray(row, dtype=object))
-                total = e[0]
-                for v in e[1:]:
-                    total = total + v
+            e = self.unary("exp", np.asarray(row, dtype=object))
+            total = e[0]
+            for v in e[1:]:
+                total = total + v
+            if op == "softmax":
+                out[i, :] = [v / total for v in e]
+            else:
                 out[i] = self.unary("log", np.asarray([total], dtype=object))[0]
         return out.reshape(arr.shape if op == "softmax" else arr.shape[:-1])
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.scalars import EXACT, NUMERIC, Backend
+from ..backends.scalars import EXACT, NUMERIC, Backend, float_rows
 from ..extension.compiler import Extension
 from ..graph.evaluate import evaluate
 from ..program.interpreter import run_program
@@ -280,8 +280,7 @@ def _base_loss(net: Any, w: np.ndarray, x: np.ndarray, y: np.ndarray,
     out = ref.network_forward(net, w, x)
     if loss == "ce":
         z = np.asarray(out, dtype=np.float64)
-        m = z.max(axis=1, keepdims=True)
-        lse = np.log(np.exp(z - m).sum(axis=1)) + m[:, 0]
+        lse = float_rows("logsumexp", z)
         return float(np.mean(lse - (z * np.asarray(y, dtype=np.float64)).sum(axis=1)))
     r = out - np.asarray(y, dtype=np.asarray(x).dtype)
     return float(np.sum(r * r) / (2 * int(x.shape[0])))

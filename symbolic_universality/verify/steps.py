@@ -329,16 +329,7 @@ def check_exact(
                                       "only w may move after K")
                     stopped = True
             if not stopped and kinks:
-                ks = kink_check.check_kinks(ext, theta, x, k)
-                step.kink, step.min_gate_margin, step.live_units_at_kink = (
-                    ks.status, ks.min_gate_margin, ks.at_kink)
-                kink_status.append(ks.status)
-                if ks.status == "refuted":
-                    step.status = "refuted"
-                    fail("kink margin", f"kink margin: {ks.detail}")
-                    stopped = True
-                elif ks.status == "unknown":
-                    labels.append("kink margin (unknown)")
+                stopped = _kink_step(ext, theta, x, step, kink_status, labels, fail)
             if not stopped and engines and k in oracle_at:
                 # in float64: the gradient has no rational value here
                 bad = _run_oracle(ext, engines, k, theta, new_f, run_eta, x, y, order, prune)
@@ -391,16 +382,7 @@ def check_exact(
                 stopped = True
         if not stopped and kinks:
             state = ext.predicted(k, registers) if k <= ext.K else theta
-            ks = kink_check.check_kinks(ext, state, x, k)
-            step.kink, step.min_gate_margin, step.live_units_at_kink = (
-                ks.status, ks.min_gate_margin, ks.at_kink)
-            kink_status.append(ks.status)
-            if ks.status == "refuted":
-                step.status = "refuted"
-                fail("kink margin", f"kink margin: {ks.detail}")
-                stopped = True
-            elif ks.status == "unknown":
-                labels.append("kink margin (unknown)")
+            stopped = _kink_step(ext, state, x, step, kink_status, labels, fail)
         if not stopped and engines and k not in oracle_at:
             step.oracle = "skipped"
         elif not stopped and engines:
@@ -634,6 +616,24 @@ def _rounding_explains(ext: Extension, theta: dict[str, np.ndarray], x: np.ndarr
     exact = float(np.asarray(want[bad.parameter], dtype=object)[idx])
     gap = abs(v64 - exact)
     return bool(np.isfinite(v32)) and abs(v32 - v64) > 10 * gap or not np.isfinite(v32)
+
+
+def _kink_step(ext: Extension, state: dict[str, np.ndarray], x: np.ndarray,
+               step: StepReport, kink_status: list[str], labels: list[str],
+               fail: Any) -> bool:
+    """The kink-margin check (lemma *flat gates*) at one predicted state, recorded on
+    ``step``; True when it refutes (the run stops)."""
+    ks = kink_check.check_kinks(ext, state, x, step.step)
+    step.kink, step.min_gate_margin, step.live_units_at_kink = (
+        ks.status, ks.min_gate_margin, ks.at_kink)
+    kink_status.append(ks.status)
+    if ks.status == "refuted":
+        step.status = "refuted"
+        fail("kink margin", f"kink margin: {ks.detail}")
+        return True
+    if ks.status == "unknown":
+        labels.append("kink margin (unknown)")
+    return False
 
 
 def _t1(report: Report, stopped: bool) -> Property:
