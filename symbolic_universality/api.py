@@ -80,6 +80,23 @@ def parse_option(text: str) -> tuple[str, Any]:
     return name, v
 
 
+def resolve_jobs(jobs: int | str) -> int:
+    """``jobs`` as a number of worker processes: ``"auto"`` is every core this process may
+    use (``os.sched_getaffinity``, else ``os.cpu_count``)."""
+    import os
+
+    if isinstance(jobs, str):
+        if jobs.strip().lower() != "auto":
+            raise UsageError(f"jobs {jobs!r}: give a whole number at least 1, or auto")
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except (AttributeError, OSError):
+            return max(1, os.cpu_count() or 1)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise UsageError(f"jobs {jobs!r}: give a whole number at least 1, or auto")
+    return jobs
+
+
 def _options(options: Mapping[str, Any] | Iterable[str] | None,
              float_constants: str = "refuse") -> dict[str, Any]:
     """Options as a dict: ``name=value`` strings parsed exactly, floats by the float policy."""
@@ -509,7 +526,7 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
           options: Mapping[str, Any] | Iterable[str] | None = None,
           backends: Sequence[str] = ("algebra", "smt"), classes: str | None = None,
           mode: str = "generic", registers: str = "free", timeout_ms: int = 10_000,
-          budget_s: float | None = 600.0, jobs: int = 1, smtlib_dir: str | None = None,
+          budget_s: float | None = 600.0, jobs: int | str = 1, smtlib_dir: str | None = None,
           fault: str | None = None, eta: Fraction | None = None, reference: bool = True,
           float_constants: str = "refuse", executor: str = "local", scheduler: Any = None,
           recheck: bool = True, loss: str = "mse") -> ProveResult:
@@ -519,6 +536,8 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
     lifted to every data set of every size; ``mode="fixed"``: every data set of ``n``
     samples (label choices ``classes``: all, symbolic or one class per sample). The result
     states its scope; ``verified`` only when every obligation was proved by every backend.
+    ``jobs``: worker processes, or ``"auto"`` (one per core this process may use; the
+    CLI's default).
     """
     from .pipeline import compile_algorithm
     from .symbolic.data import SymbolicSpec, parse_classes
@@ -528,6 +547,7 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
     if mode not in ("generic", "fixed"):
         raise UsageError(f"mode {mode!r}; choose generic (every data set of every size) or fixed")
     generic = mode == "generic"
+    jobs = resolve_jobs(jobs)
     spec = resolve_algorithm(algorithm)
     opts = _options(options, float_constants)
     sizes = SymbolicSpec(n=1 if generic else n, d=d, c=c)

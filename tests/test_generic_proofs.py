@@ -188,6 +188,32 @@ def test_semantics_crosscheck_catches_a_wrong_relu(monkeypatch) -> None:
     assert any(v.method == "semantics cross-check" for v in rep.verdicts)
 
 
+def test_semantics_crosscheck_catches_a_wrong_relu_on_smt(monkeypatch) -> None:
+    """z3 terms are evaluated by z3's model evaluator at the random point; a z3 ``relu``
+    that is the identity must still be caught against the exact backend."""
+    from symbolic_universality.backends import symbolic as bs
+
+    monkeypatch.setattr(bs, "_z3_relu", lambda z: z)
+    ext = _ext("gd", "mlp:2-2-2:relu", T=1)
+    rep = _generic(ext, "gd", backends=("smt",))
+    assert rep.status != "verified"
+    assert any(v.method == "semantics cross-check" for v in rep.verdicts)
+
+
+def test_crosscheck_z3_point_refuses_a_symbol_outside_the_point() -> None:
+    import z3
+
+    from symbolic_universality.symbolic.crosscheck import symbolic_value, z3_point
+
+    env = {"a": Fraction(1, 3), "b": Fraction(-2)}
+    model = z3_point(env)
+    a, b, c = z3.Reals("a b c")
+    term = z3.If(a > 0, a * b, b) + Fraction(1, 2)
+    assert symbolic_value("smt", term, env, model=model) == Fraction(1, 3) * -2 + Fraction(1, 2)
+    with pytest.raises(KeyError):  # c is not in the point: never evaluated as 0
+        symbolic_value("smt", a + c, env, model=model)
+
+
 def test_certificate_states_scope_assumptions_and_checkers() -> None:
     ext = _ext("worked", "linear-nobias")
     cert = certificate(_generic(ext, "worked", backends=("algebra", "smt")))

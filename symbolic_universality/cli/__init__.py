@@ -64,6 +64,18 @@ def _bounded(read: Callable[[str], Any], what: str, ok: Callable[[Any], bool],
 positive_fraction_arg = _bounded(Fraction, "an exact number; write it as 1/10 or 0.1",
                                  lambda v: v > 0, "positive")
 positive_int_arg = _bounded(int, "a whole number", lambda v: v >= 1, "at least 1")
+
+
+def jobs_arg(text: str) -> int | str:
+    """``--jobs``: a whole number at least 1, or ``auto`` (every core this process may use)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return positive_int_arg(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}; give a number of processes or auto") from None
+
+
 nonnegative_int_arg = _bounded(int, "a whole number", lambda v: v >= 0, "0 or more")
 positive_float_arg = _bounded(float, "a number", lambda v: math.isfinite(v) and v > 0,
                               "a positive finite number")

@@ -19,6 +19,7 @@ from . import (
     add_problem_arguments,
     algorithm_options,
     finish,
+    jobs_arg,
     nonnegative_int_arg,
     path_arg,
     positive_float_arg,
@@ -86,8 +87,9 @@ def setup_prove(p: argparse.ArgumentParser) -> None:
                    help="write the certificate as JSON")
     p.add_argument("--smtlib", metavar="DIR", type=path_arg,
                    help="write every SMT obligation as SMT-LIB2")
-    p.add_argument("--jobs", type=positive_int_arg, default=1,
-                   help="worker processes for independent units of work (default 1)")
+    p.add_argument("--jobs", type=jobs_arg, default="auto",
+                   help="worker processes for independent units of work: a number, or auto "
+                        "(default: one per core this process may use)")
     p.add_argument("--executor", choices=("local", "dask"), default="local",
                    help="local processes (default) or a dask.distributed cluster")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,

@@ -10,8 +10,10 @@ computes at the same point. A disagreement makes the unit's obligation an ``erro
 ("semantics cross-check"), never a proof.
 
 The symbolic values are evaluated by substitution: sympy expressions by a memoised exact
-evaluator written here (``Heaviside(z, 0) = [z > 0]``, ``recip(0) = 0``), z3 terms by
-``z3.substitute`` and ``z3.simplify``.
+evaluator written here (``Heaviside(z, 0) = [z > 0]``, ``recip(0) = 0``), z3 terms by z3's
+own model evaluator (``ModelRef.eval`` on a model holding exactly the point, no model
+completion: a term with a symbol outside the point does not evaluate to a number and is a
+disagreement), falling back to ``z3.substitute`` and ``z3.simplify``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ..graph.evaluate import evaluate
 from . import reference
 from .obligations import Obligation, _step_registers, predicted_state
 
-__all__ = ["MAX_ENTRIES", "cross_check", "symbolic_value"]
+__all__ = ["MAX_ENTRIES", "cross_check", "symbolic_value", "z3_point"]
 
 MAX_ENTRIES = 256
 
@@ -76,9 +78,19 @@ def _sym_eval(e: Any, env: dict[str, Fraction], memo: dict[int, Fraction]) -> Fr
     return out
 
 
+def z3_point(env: dict[str, Fraction]) -> z3.ModelRef:
+    """A z3 model holding exactly the point ``env`` (each name a ``Real``)."""
+    m = z3.Model()
+    for nm, v in env.items():
+        m.update_value(z3.Real(nm), z3.RealVal(f"{v.numerator}/{v.denominator}"))
+    return m
+
+
 def symbolic_value(bname: str, e: Any, env: dict[str, Fraction],
-                   memo: dict[int, Fraction] | None = None) -> Fraction:
-    """The exact value of a backend expression at the point ``env`` (name -> rational)."""
+                   memo: dict[int, Fraction] | None = None,
+                   model: z3.ModelRef | None = None) -> Fraction:
+    """The exact value of a backend expression at the point ``env`` (name -> rational);
+    ``model`` is :func:`z3_point` of ``env`` (z3 terms: evaluated by z3, in C)."""
     if isinstance(e, (int, Fraction)):
         return Fraction(e)
     if isinstance(e, dag.Expr):
@@ -86,6 +98,10 @@ def symbolic_value(bname: str, e: Any, env: dict[str, Fraction],
     if bname == "algebra":
         return _sym_eval(e, env, {} if memo is None else memo)
     term = e if isinstance(e, z3.ExprRef) else z3.RealVal(str(e))
+    if model is not None:
+        val = model.eval(term, model_completion=False)
+        if z3.is_rational_value(val):
+            return Fraction(val.as_fraction())
     names = {str(d) for d in _z3_vars(term)}
     pairs = [(z3.Real(nm), z3.RealVal(str(env[nm]))) for nm in names]
     val = z3.simplify(z3.substitute(term, *pairs) if pairs else term)
@@ -191,12 +207,13 @@ def cross_check(ext: Extension, bname: str, obligations: list[Obligation], k: in
     if len(pairs) > MAX_ENTRIES:
         pairs = rng.sample(pairs, MAX_ENTRIES)
     memo: dict[int, Fraction] = {}
+    model = z3_point(env) if bname == "smt" else None
     for ob, i in pairs:
         eg, ee = exact[ob.block]
         for side, sym, ref in (("GD side", ob.got[i], eg[i]), ("predicted side",
                                                                 ob.expected[i], ee[i])):
             try:
-                val = symbolic_value(bname, sym, env, memo)
+                val = symbolic_value(bname, sym, env, memo, model)
             except (ValueError, KeyError) as exc:
                 return {"status": "disagree", "entries": len(pairs), "block": ob.block,
                         "detail": f"{ob.names[i]} ({side}) cannot be evaluated: {exc}"}

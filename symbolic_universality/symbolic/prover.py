@@ -446,12 +446,14 @@ class _Context:
     # ------------------------------------------------------------ moved entries
 
     def _moved_by_witness(self, k: int, theta: dict[str, np.ndarray],
-                          expected: dict[str, np.ndarray]) -> set[tuple[str, int]]:
-        """Algebra: an entry moves for some data iff ``theta_hat_{k+1}`` and ``theta_hat_k``
-        differ on some data set. The exact prediction (Fractions, the reference
-        interpreter) on random one-sample data sets with random register contents is a
-        witness where they differ; an entry equal on all of them is decided by the normal
-        form of its symbolic sides."""
+                          expected: dict[str, np.ndarray], backend: str = "algebra",
+                          subs: list[Any] | None = None) -> set[tuple[str, int]]:
+        """An entry moves for some data iff ``theta_hat_{k+1}`` and ``theta_hat_k`` differ
+        on some data set. The exact prediction (Fractions, the reference interpreter) on
+        random one-sample data sets with random register contents is a witness where they
+        differ; an entry equal on all of them is decided by the normal form of its
+        symbolic sides (algebra) or by z3's simplifier (smt, ``subs`` the class
+        assignment)."""
         from types import SimpleNamespace
 
         from .obligations import _step_registers, predicted_state
@@ -469,9 +471,18 @@ class _Context:
         stale = 0  # trials in a row that witnessed nothing new
         is_dag = any(isinstance(v, dag.Expr) for arr in (theta, expected)
                      for a in arr.values() for v in np.asarray(a, dtype=object).flat)
+        # cheap witnesses first: the symbolic values themselves at random points (DAG
+        # evaluation, or z3's model evaluator); the exact prediction then only for the rest
+        if undecided and is_dag:
+            undecided -= _dag_witnesses(undecided, theta, expected, rng, out,
+                                         tries=3 * max(c, 4))
+        elif undecided and backend == "smt":
+            undecided -= _z3_witnesses(ext, k, n, undecided, theta, expected, rng, out,
+                                        tries=3 * max(c, 4))
+        patience = 2 if backend == "smt" or is_dag else 4
         for _ in range(32 if undecided else 0):
-            if stale >= 4:
-                break  # the rest: DAG witnesses, then the exact comparison
+            if stale >= patience:
+                break  # the rest: more DAG witnesses, then the exact comparison
             x = np.array([[Fraction(rng.randint(-9, 9), rng.randint(1, 5)) for _ in range(d)]
                           for _ in range(n)], dtype=object)
             y = np.zeros((n, c), dtype=object)
@@ -519,7 +530,7 @@ class _Context:
         for name, i in undecided:
             u = np.asarray(theta[name], dtype=object).flat[i]
             v = np.asarray(expected[name], dtype=object).flat[i]
-            if not _same("algebra", self.norm, u, v, []):
+            if not _same(backend, self.norm, u, v, subs or []):
                 out.add((name, i))
         return out
 
@@ -531,27 +542,46 @@ class _Context:
         if backend == "smt" and data.labels is not None:
             subs = [(data.y[i, k], to_z3(Fraction(int(data.labels[i] == k))))
                     for i in range(data.n) for k in range(data.c)]
-        out = set()
-        if backend == "algebra":
-            return self._moved_by_witness(k, theta, expected)
-        pairs = [(name, i, u, v) for name in self.ext.shapes
-                 for i, (u, v) in enumerate(zip(np.asarray(theta[name], dtype=object).flat,
-                                                np.asarray(expected[name], dtype=object).flat,
-                                                strict=True))]
-        for name, i, u, v in pairs:
-            if not _same(backend, self.norm, u, v, subs):
-                out.add((name, i))
-        return out
+        return self._moved_by_witness(k, theta, expected, backend, subs)
+
+
+#: the random points of the moved-set witnesses, in turn: every symbol mixed-sign; every
+#: symbol small and positive; data positive and register contents negative (GD's
+#: ``w_t = w_0 - eta sum r`` then has large positive entries: the relu units are active)
+WITNESS_POOLS = ("mixed", "positive", "active")
+
+
+def _witness_point(names: list[str], t: int, rng: random.Random) -> dict[str, Fraction]:
+    """Point ``t`` of the witnesses: the pool :data:`WITNESS_POOLS` ``[t % 3]`` and the
+    one-hot labels hot at every class in turn (``y_i_k`` are the label indicators)."""
+    mixed = [Fraction(p, q) for p in range(-9, 10) for q in range(1, 6)]
+    positive = [Fraction(p, q) for p in range(1, 10) for q in range(1, 10)]
+    pool = WITNESS_POOLS[t % len(WITNESS_POOLS)]
+    env: dict[str, Fraction] = {}
+    labels: dict[str, list[str]] = {}
+    for nm in names:
+        if re.fullmatch(r"y_\d+_\d+", nm):
+            labels.setdefault(nm.rsplit("_", 1)[0], []).append(nm)
+        elif pool == "mixed":
+            env[nm] = rng.choice(mixed)
+        elif pool == "positive" or not nm.startswith("r_"):
+            env[nm] = rng.choice(positive)
+        else:
+            env[nm] = -rng.choice(positive)
+    for group in labels.values():  # one class per sample, every class in turn
+        hot = sorted(group)[(t // len(WITNESS_POOLS)) % len(group)]
+        for nm in group:
+            env[nm] = Fraction(int(nm == hot))
+    return env
 
 
 def _dag_witnesses(entries: set[tuple[str, int]], theta: dict[str, np.ndarray],
                    expected: dict[str, np.ndarray], rng: random.Random,
                    out: set[tuple[str, int]], tries: int = 64) -> set[tuple[str, int]]:
-    """Entries whose DAG values differ at some random rational point (every symbol, data
-    and register contents alike, drawn at random, some points with small positive values
-    only so that relu units are active; the labels one-hot): each such point is a witness
-    that the entry moves (for the one-sample data set and the register contents drawn).
-    Adds them to ``out`` and returns them."""
+    """Entries whose DAG values differ at some random rational point (:func:`_witness_point`:
+    every symbol, data and register contents alike, drawn at random; the labels one-hot):
+    each such point is a witness that the entry moves (for the one-sample data set and the
+    register contents drawn). Adds them to ``out`` and returns them."""
     pairs = []
     for name, i in entries:
         u = np.asarray(theta[name], dtype=object).flat[i]
@@ -563,25 +593,49 @@ def _dag_witnesses(entries: set[tuple[str, int]], theta: dict[str, np.ndarray],
     names = sorted({node.name for node in dag.postorder([e for _, a, b in pairs for e in (a, b)])
                     if isinstance(node, dag.Term) and node.kind == "sym"})
     found: set[tuple[str, int]] = set()
-    mixed = [Fraction(p, q) for p in range(-9, 10) for q in range(1, 6)]
-    positive = [Fraction(p, q) for p in range(1, 10) for q in range(1, 10)]
     for t in range(tries):
-        pool = positive if t % 2 else mixed
-        env = dict(zip(names, rng.choices(pool, k=len(names)), strict=True))
-        labels: dict[str, list[str]] = {}  # one-hot labels: one class per sample
-        for nm in names:
-            if re.fullmatch(r"y_\d+_\d+", nm):
-                labels.setdefault(nm.rsplit("_", 1)[0], []).append(nm)
-        for group in labels.values():
-            hot = rng.choice(group)
-            for nm in group:
-                env[nm] = Fraction(int(nm == hot))
+        env = _witness_point(names, t, rng)
         memo: dict[int, Fraction] = {}
         for key, a, b in pairs:
             if key in found:
                 continue
             va, vb = dag.evaluate_at([a, b], env, memo)
             if va != vb:
+                found.add(key)
+        if len(found) == len(pairs):
+            break
+    out |= found
+    return found
+
+
+def _z3_witnesses(ext: Extension, k: int, n: int, entries: set[tuple[str, int]],
+                  theta: dict[str, np.ndarray], expected: dict[str, np.ndarray],
+                  rng: random.Random, out: set[tuple[str, int]],
+                  tries: int = 30) -> set[tuple[str, int]]:
+    """:func:`_dag_witnesses` for z3 terms: every symbol (data ``x_i_j``, one-hot labels
+    ``y_i_k``, the contents ``r_...`` of the registers written before step ``k``, a fresh
+    input ``xs_j``) drawn at random and the two sides evaluated by z3's model evaluator
+    (a side that does not evaluate to a number is no witness)."""
+    from .crosscheck import z3_point
+    from .data import _names as names_of
+
+    d, c = ext.net.d, ext.net.c
+    regs = [names_of(f"r_{ins.target.name}", ins.target.shape).reshape(-1)
+            for ins in ext.program.instructions if ins.step < k]
+    free = [f"x_{i}_{j}" for i in range(n) for j in range(d)]
+    free += [f"xs_{j}" for j in range(d)] + [str(nm) for arr in regs for nm in arr]
+    free += [f"y_{i}_{j}" for i in range(n) for j in range(c)]
+    pairs = [((name, i), np.asarray(theta[name], dtype=object).flat[i],
+              np.asarray(expected[name], dtype=object).flat[i]) for name, i in entries]
+    found: set[tuple[str, int]] = set()
+    for t in range(tries):
+        model = z3_point(_witness_point(free, t, rng))
+        for key, a, b in pairs:
+            if key in found:
+                continue
+            va, vb = (model.eval(to_z3(v), model_completion=False) for v in (a, b))
+            if (z3.is_rational_value(va) and z3.is_rational_value(vb)
+                    and va.as_fraction() != vb.as_fraction()):
                 found.add(key)
         if len(found) == len(pairs):
             break

@@ -57,13 +57,23 @@ def negation(ob: Obligation) -> z3.BoolRef:
     return z3.Or(terms) if len(terms) != 1 else terms[0]
 
 
+def _to_smt2(premises: list[z3.BoolRef], formula: z3.BoolRef) -> str:
+    """z3's own SMT-LIB2 printing of ``(assert p) ... (assert formula) (check-sat)``: the
+    same call as ``Solver.to_smt2`` makes, without asserting into a solver first (which
+    runs z3's preprocessing on the formula: seconds on a large obligation)."""
+    ctx = formula.ctx
+    premises = [p if isinstance(p, z3.BoolRef) else z3.BoolVal(bool(p), ctx) for p in premises]
+    v = (z3.Ast * len(premises))()
+    for i, p in enumerate(premises):
+        v[i] = p.as_ast()
+    return z3.Z3_benchmark_to_smtlib_string(ctx.ref(), "benchmark generated from python API",
+                                            "", "unknown", "", len(premises), v,
+                                            formula.as_ast())
+
+
 def smtlib_text(ob: Obligation) -> str:
     """The SMT-LIB2 script of the obligation's negation (see the module docstring)."""
-    s = z3.Solver()
-    for p in ob.premises:
-        s.add(p)
-    s.add(negation(ob))
-    body = s.to_smt2()
+    body = _to_smt2(list(ob.premises), negation(ob))
     # cross-entropy's softmax atoms are uninterpreted functions (backends.symbolic)
     logic = LOGIC_UF if "(declare-fun softmax" in body else LOGIC
     header = (f"; obligation {ob.key}: {ob.lemma}\n"
