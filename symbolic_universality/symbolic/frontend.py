@@ -66,7 +66,9 @@ def network_for(spec: str, sizes: SymbolicSpec) -> MLP | ConvNet:
     else:
         if sizes.d is None:
             raise SymbolicSpecError(
-                f"the network {spec!r} needs the input size from --symbolic, e.g. n=3,d=2")
+                f"the network {spec!r} needs the input size from --symbolic: e.g. "
+                "--symbolic d=2 (generic mode; c=C for the classes) or --symbolic n=3,d=2 "
+                "(--mode fixed)")
         d, c = sizes.d, sizes.c or DEFAULT_C
     return parse_network(spec, d, c)
 
