@@ -113,7 +113,8 @@ _ONE = Fraction(1)
 
 
 RECIP_ZERO = (
-    "the algorithm divided by exactly 0 (for class means, as in ncm or diag_lda: a class with no sample); "
+    "the algorithm divided by exactly 0 (for class means, as in ncm or diag_lda: a class "
+    "with no sample); "
     "make sure every class occurs in the data (a larger --samples for verify, a larger "
     "--symbolic n= for prove)"
 )

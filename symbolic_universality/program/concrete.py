@@ -76,7 +76,8 @@ _ONE = Fraction(1)
 MIXED, HARD = 1, 2
 
 DIVIDED_BY_ZERO = (
-    "the algorithm divided by exactly 0 (for class means, as in ncm or diag_lda: a class with no sample); make sure every "
+    "the algorithm divided by exactly 0 (for class means, as in ncm or diag_lda: a class "
+    "with no sample); make sure every "
     "divisor is nonzero, e.g. every class occurs in the data, or discard that branch with "
     "lang.where(n > 0, s / n, 0)"
 )
