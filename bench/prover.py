@@ -45,22 +45,26 @@ GROWTH_D = [(f"gd T=2 mlp:{d}-5-3:relu, algebra",
 JOBS = [(f"gd T=5 mlp:4-5-3:relu, algebra, --jobs {j}",
          ["-a", "gd", "-n", "mlp:4-5-3:relu", "--T", "5", "--backend", "algebra",
           "--jobs", str(j)]) for j in (1, 2)]
-DIGITS = [(f"gd T={t} mlp:64-32-10:relu (digits shape), algebra, --jobs {j}",
-           ["-a", "gd", "-n", "mlp:64-32-10:relu", "--T", str(t), "--backend", "algebra",
-            "--budget", "3600", "--jobs", str(j)]) for t, j in ((1, 2), (10, 2), (10, 1))]
-#: how the digits-shape proof grows with T, the hidden width and d (algebra, --jobs 2)
-DIGITS_T = [(f"gd T={t} mlp:64-32-10:relu, algebra, --jobs 2",
-             ["-a", "gd", "-n", "mlp:64-32-10:relu", "--T", str(t), "--backend", "algebra",
-              "--jobs", "2"]) for t in (1, 2, 4)]
-DIGITS_WIDTH = [(f"gd T=2 mlp:64-{h}-10:relu, algebra, --jobs 2",
-                 ["-a", "gd", "-n", f"mlp:64-{h}-10:relu", "--T", "2", "--backend", "algebra",
-                  "--jobs", "2"]) for h in (8, 16, 32)]
-DIGITS_D = [(f"gd T=2 mlp:{d}-32-10:relu, algebra, --jobs 2",
-             ["-a", "gd", "-n", f"mlp:{d}-32-10:relu", "--T", "2", "--backend", "algebra",
-              "--jobs", "2"]) for d in (16, 32, 64)]
-LINEAR = [(f"gd T={t} linear d=2, algebra, --jobs 2",
-           ["-a", "gd", "-n", "linear", "--symbolic", "d=2", "--T", str(t), "--backend",
-            "algebra", "--jobs", "2"]) for t in (35, 100)]
+#: the issue's command exactly as written (default backends algebra + smt, --jobs auto = one
+#: per core), then with --jobs 1 and --jobs 2 side by side; T=1 for scale
+DIGITS = [("gd T=10 mlp:64-32-10:relu (digits shape), algebra + smt, --jobs auto",
+           ["-a", "gd", "-n", "mlp:64-32-10:relu", "--T", "10"])] + [
+          (f"gd T={t} mlp:64-32-10:relu (digits shape), algebra + smt, --jobs {j}",
+           ["-a", "gd", "-n", "mlp:64-32-10:relu", "--T", str(t), "--jobs", str(j)])
+          for t, j in ((1, 2), (10, 2), (10, 1))]
+#: how the digits-shape proof grows with T, the hidden width and d (algebra + smt, --jobs 2)
+DIGITS_T = [(f"gd T={t} mlp:64-32-10:relu, algebra + smt, --jobs 2",
+             ["-a", "gd", "-n", "mlp:64-32-10:relu", "--T", str(t), "--jobs", "2"])
+            for t in (1, 2, 4, 7, 10)]
+DIGITS_WIDTH = [(f"gd T=2 mlp:64-{h}-10:relu, algebra + smt, --jobs 2",
+                 ["-a", "gd", "-n", f"mlp:64-{h}-10:relu", "--T", "2", "--jobs", "2"])
+                for h in (8, 16, 32, 64)]
+DIGITS_D = [(f"gd T=2 mlp:{d}-32-10:relu, algebra + smt, --jobs 2",
+             ["-a", "gd", "-n", f"mlp:{d}-32-10:relu", "--T", "2", "--jobs", "2"])
+            for d in (16, 32, 64)]
+LINEAR = [(f"gd T={t} linear d=2, algebra + smt, --jobs 2",
+           ["-a", "gd", "-n", "linear", "--symbolic", "d=2", "--T", str(t), "--jobs", "2"])
+          for t in (35, 100)]
 GROUPS = {"quick": QUICK + JOBS, "T": GROWTH_T, "width": GROWTH_WIDTH, "d": GROWTH_D,
           "jobs": JOBS, "digits": DIGITS, "digits-T": DIGITS_T, "digits-width": DIGITS_WIDTH,
           "digits-d": DIGITS_D, "linear": LINEAR}
@@ -84,7 +88,7 @@ def run_row(name: str, argv: list[str], timeout: float) -> dict[str, Any]:
     verdict = re.search(r"^verdict: (\w+)", out, re.M)
     scope = re.search(r"^  scope: (.*)$", out, re.M)
     return {"row": name, "argv": argv, "exit": code, "wall_s": round(wall, 2),
-            "cpu_s": round(cpu, 2),
+            "cpu_s": round(cpu, 2), "load_after": round(os.getloadavg()[0], 2),
             "verdict": verdict.group(1) if verdict else ("TIMEOUT" if code is None else "?"),
             "scope": scope.group(1) if scope else ""}
 
@@ -105,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             seen.add(name)
             r = run_row(name, a, args.timeout)
             rows.append(r)
-            print(f"| {r['row']} | {r['verdict']} | {r['wall_s']} s | {r['cpu_s']} s |",
-                  flush=True)
+            print(f"| {r['row']} | {r['verdict']} | {r['wall_s']} s | {r['cpu_s']} s | "
+                  f"{r['load_after']} |", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
     return 0

@@ -107,3 +107,38 @@ def test_oracle_shares_no_code_with_the_autodiff_and_the_evaluator():
     for forbidden in ("autodiff", "graph.evaluate", "from ..graph.evaluate",
                       "gradient_nodes"):
         assert forbidden not in src.split('"""', 2)[2], forbidden
+
+
+def test_float_cancellation_is_unknown_not_a_refutation():
+    """gd with lr = 10^6 under cross-entropy: the registers grow to ~10^12, and PyTorch's
+    float64 gradient of reg.grad3_l_ones at theta_hat_3 cancels to 0 where the exact value is
+    4. The exact sympy oracle (sympy.diff, independent of the checker) recomputes the
+    disagreeing entries and agrees with the checker: unknown (float cannot decide), never
+    refuted."""
+    import symbolic_universality as su
+
+    r = su.verify("gd", "linear", "tiny", options={"T": 5, "lr": 1000000}, loss="ce")
+    assert r.status == "unknown", r.message
+    steps = r.report.steps
+    assert steps[3].oracle == "unknown"  # was "refuted" (torch 0, checker 4)
+    assert [s.oracle for s in steps[:2]] == ["verified", "verified"]
+    assert all(s.oracle in ("verified", "unknown") for s in steps)
+    assert "refuted" not in r.message
+
+
+def test_tiebreak_never_excuses_a_real_difference(monkeypatch):
+    """The tie-breaker recomputes exactly: with the checker's gradient off by one in one
+    entry, the float oracle's disagreement is confirmed by sympy and stays a refutation."""
+    from symbolic_universality.verify import steps as st
+
+    job = _worked()
+    theta = _theta0(job)
+    want = oracle.sympy_gradient(job.extension, theta, job.data.x, job.data.y)
+    floats = oracle.torch_gradient(job.extension, theta, job.data.x, job.data.y)
+    order = list(job.extension.shapes)
+    assert st._exact_oracle_agrees(job.extension, order, theta, job.data.x, job.data.y,
+                                   floats, want) is False  # nothing disagrees: no excuse
+    wrong = {k: np.array(v, dtype=object) for k, v in want.items()}
+    wrong["clock.z1"] = wrong["clock.z1"] + 1
+    assert st._exact_oracle_agrees(job.extension, order, theta, job.data.x, job.data.y,
+                                   floats, wrong) is False

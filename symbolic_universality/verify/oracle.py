@@ -37,6 +37,11 @@ ORACLE_LIMIT = 5000
 #: ... and the exact sympy oracle for at most this many parameters and samples
 SYMPY_PARAMS = 40
 SYMPY_SAMPLES = 4
+#: a float (torch) oracle disagreement at theta_hat is re-decided, entry by entry, by the
+#: exact sympy oracle up to this many parameters, samples and disagreeing entries
+TIEBREAK_PARAMS = 2000
+TIEBREAK_SAMPLES = 16
+TIEBREAK_ENTRIES = 32
 #: relative tolerance of the float64 oracle (per parameter block, scaled by its largest entry)
 RTOL = 1e-7
 
@@ -474,12 +479,15 @@ def _exact_arguments(ext: Any, theta: Mapping[str, Any], x: np.ndarray, y: np.nd
 
 
 def sympy_gradient(ext: Any, theta: Mapping[str, Any], x: np.ndarray, y: np.ndarray,
-                   numeric: bool = False) -> dict[str, np.ndarray]:
+                   numeric: bool = False, only: set[tuple[str, tuple]] | None = None
+                   ) -> dict[str, np.ndarray]:
     """``dL/dtheta`` at ``theta`` exactly: the loss flattened into one sympy expression in
     the parameters, ``sympy.diff`` by each, then the state substituted (Fractions out).
 
     ``numeric=True`` (cross-entropy away from ``softmax(0)``, where the gradient is
-    irrational): each entry is evaluated to 30 digits and returned as a float64."""
+    irrational): each entry is evaluated to 30 digits and returned as a float64.
+    ``only``: differentiate by these entries ``(block, index)`` only (the others are
+    ``None``)."""
     import sympy as sp
 
     xp = _Sympy()
@@ -498,6 +506,9 @@ def sympy_gradient(ext: Any, theta: Mapping[str, Any], x: np.ndarray, y: np.ndar
     for name, arr in symbols.items():
         g = np.empty(arr.shape, dtype=object)
         for idx, s in np.ndenumerate(arr):
+            if only is not None and (name, tuple(idx)) not in only:
+                g[idx] = None
+                continue
             d = sp.diff(L, s).xreplace(values)
             if numeric:
                 g[idx] = float(sp.piecewise_fold(d).evalf(30))
@@ -532,6 +543,8 @@ class Disagreement:
     #: the float oracle's own rounding explains the gap (its float32 run is much further
     #: off than the gap): float cannot decide, the disagreement is not a refutation
     rounding: bool = False
+    #: the exact sympy oracle, run as a tie-breaker, agrees with the checker exactly
+    exact_agrees: bool = False
 
     def sentence(self) -> str:
         at = f"{self.parameter}{self.index}" if self.index else self.parameter
@@ -540,26 +553,42 @@ class Disagreement:
                 f"{self.oracle}, checker {self.checker}")
 
 
+def _bad_mask(o: Any, c: Any, engine: str) -> np.ndarray:
+    """Which entries of one block disagree: exactly (sympy) or beyond ``RTOL`` (torch)."""
+    o = np.asarray(o)
+    c = np.asarray(c, dtype=object)
+    if engine == "sympy":
+        return np.asarray(o != c, dtype=bool).reshape(np.shape(c))
+    cf = _floats(c)
+    of = np.asarray(o, dtype=np.float64).reshape(cf.shape)
+    scale = max(1.0, float(np.max(np.abs(cf), initial=0.0)),
+                float(np.max(np.abs(of), initial=0.0)))
+    return ~(np.abs(of - cf) <= RTOL * scale)
+
+
 def compare(step: int, order: list[str], oracle: Mapping[str, np.ndarray],
             checker: Mapping[str, np.ndarray], where: str, engine: str) -> Disagreement | None:
     """The first disagreement (exact for sympy, ``RTOL`` per block for torch), else None."""
     for name in order:
         o = np.asarray(oracle[name])
         c = np.asarray(checker[name], dtype=object)
-        if engine == "sympy":
-            bad = np.asarray(o != c, dtype=bool).reshape(np.shape(c))
-        else:
-            cf = _floats(c)
-            of = np.asarray(o, dtype=np.float64).reshape(cf.shape)
-            scale = max(1.0, float(np.max(np.abs(cf), initial=0.0)),
-                        float(np.max(np.abs(of), initial=0.0)))
-            bad = ~(np.abs(of - cf) <= RTOL * scale)
+        bad = _bad_mask(o, c, engine)
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
             ov = o[idx] if o.ndim else o.item()
             cv = c[idx] if c.ndim else c.item()
             return Disagreement(step, name, list(idx), _short(ov), _short(cv), where, engine)
     return None
+
+
+def disagreeing(order: list[str], oracle: Mapping[str, np.ndarray],
+                checker: Mapping[str, np.ndarray], engine: str) -> list[tuple[str, tuple]]:
+    """Every disagreeing entry ``(block, index)`` (the tolerance of :func:`compare`)."""
+    out = []
+    for name in order:
+        bad = _bad_mask(oracle[name], checker[name], engine)
+        out.extend((name, tuple(int(i) for i in ix)) for ix in np.argwhere(bad))
+    return out
 
 
 def _short(v: Any) -> str:

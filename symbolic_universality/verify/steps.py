@@ -392,6 +392,9 @@ def check_exact(
                 step.oracle = "unknown"
                 oracle_steps.append("verified")
                 oracle_unknown = oracle_unknown or (
+                    f"{bad.sentence()}, but the exact sympy oracle agrees with the checker "
+                    "exactly: float64 cancellation explains the gap, the float oracle cannot "
+                    "decide" if bad.exact_agrees else
                     f"{bad.sentence()}, but the float32 oracle is over ten times further "
                     "off: float64 rounding explains the gap, the float oracle cannot decide")
                 bad = None
@@ -585,6 +588,9 @@ def _run_oracle(ext: Extension, engines: list[str], k: int, theta: dict[str, np.
         bad = oracle_mod.compare(k, order, at_hat, predicted_grad, "theta_hat", label)
         if bad is not None and engine == "torch":
             bad.rounding = _rounding_explains(ext, theta, x, y, bad, at_hat, predicted_grad)
+            if not bad.rounding and not at_k and _exact_oracle_agrees(
+                    ext, order, theta, x, y, at_hat, predicted_grad):
+                bad.rounding = bad.exact_agrees = True
         if bad is None:
             if engine == "torch":
                 near = oracle_mod.torch_gradient(ext, nearby, x, y, exact_branches=False)
@@ -598,6 +604,35 @@ def _run_oracle(ext: Extension, engines: list[str], k: int, theta: dict[str, np.
         if bad is not None:
             return bad
     return None
+
+
+def _exact_oracle_agrees(ext: Extension, order: list[str], theta: dict[str, np.ndarray],
+                         x: np.ndarray, y: np.ndarray, oracle: dict[str, np.ndarray],
+                         want: dict[str, np.ndarray]) -> bool:
+    """The tie-breaker for a float oracle's disagreement at ``theta_hat_k`` (where the
+    gradient is rational): every entry the float oracle disagrees on is recomputed by the
+    exact sympy oracle (``sympy.diff`` of the flattened loss, independent of the checker's
+    autodiff). If it agrees exactly on each, every entry is confirmed by one independent
+    oracle (the float one agreed on the rest): float64 cancellation (huge intermediate
+    values) made the float oracle wrong. Disagreeing, or too large to run, leaves the
+    float disagreement standing."""
+    if (ext.n_parameters > oracle_mod.TIEBREAK_PARAMS
+            or int(x.shape[0]) > oracle_mod.TIEBREAK_SAMPLES):
+        return False
+    # at a kink the derivative is a convention, which sympy shares with the checker: there
+    # the float oracle's other convention is evidence in its own right, never excused
+    ks = kink_check.check_kinks(ext, theta, x, -1)
+    if ks.status != "verified" or ks.at_kink:
+        return False
+    entries = oracle_mod.disagreeing(order, oracle, want, "torch")
+    if not entries or len(entries) > oracle_mod.TIEBREAK_ENTRIES:
+        return False
+    try:
+        exact = oracle_mod.sympy_gradient(ext, theta, x, y, only=set(entries))
+    except Exception:  # noqa: BLE001 - no exact tie-breaker: the disagreement stands
+        return False
+    return all(exact[name][idx] == Fraction(np.asarray(want[name], dtype=object)[idx])
+               for name, idx in entries)
 
 
 def _rounding_explains(ext: Extension, theta: dict[str, np.ndarray], x: np.ndarray,
