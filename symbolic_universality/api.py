@@ -529,7 +529,7 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
           budget_s: float | None = 600.0, jobs: int | str = 1, smtlib_dir: str | None = None,
           fault: str | None = None, eta: Fraction | None = None, reference: bool = True,
           float_constants: str = "refuse", executor: str = "local", scheduler: Any = None,
-          recheck: bool = True, loss: str = "mse") -> ProveResult:
+          recheck: bool = True, loss: str = "mse", cvc5: bool = False) -> ProveResult:
     """Prove every GD step of the extension (sympy and/or z3).
 
     ``mode="generic"`` (the default; lemma *lifting*): one generic sample, the identities
@@ -537,7 +537,8 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
     samples (label choices ``classes``: all, symbolic or one class per sample). The result
     states its scope; ``verified`` only when every obligation was proved by every backend.
     ``jobs``: worker processes, or ``"auto"`` (one per core this process may use; the
-    CLI's default).
+    CLI's default). ``cvc5``: every SMT obligation z3 proves is re-decided by cvc5 (both
+    must answer unsat).
     """
     from .pipeline import compile_algorithm
     from .symbolic.data import SymbolicSpec, parse_classes
@@ -565,7 +566,7 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
         options=opts, mode=registers, eta=eta, timeout_ms=timeout_ms, smtlib_dir=smtlib_dir,
         jobs=max(1, jobs), reference=reference and spec.builtin, budget_s=budget_s,
         fault=fault, scope=mode, executor=executor, scheduler=scheduler, recipe=recipe,
-        recheck=recheck)
+        recheck=recheck, cvc5=cvc5)
     props = _static_properties(spec, net, opts, ext, fault, float_constants)
     cert = certificate(report)
     cert["loss"] = ext.loss_kind

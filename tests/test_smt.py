@@ -271,3 +271,45 @@ def test_undecided_symbolic_labels_split_into_class_assignments(monkeypatch, fau
     else:
         assert report.status == "refuted"
         assert "sat (one class assignment), replayed exactly" in methods
+
+
+# ------------------------------------------------------------------- --cvc5 (second solver)
+
+
+def _worked_generic(**kw):
+    net = parse_network("linear-nobias", 2, 2)
+    ext = compile_algorithm("worked", net)
+    return prove_extension(ext, backends=["smt"], algorithm="worked", scope="generic",
+                           budget_s=None, **kw)
+
+
+def test_cvc5_second_solver_is_recorded_as_a_checker():
+    rep = _worked_generic(cvc5=True)
+    assert rep.status == "verified", rep.message
+    assert rep.checkers["smt"] == ["z3 (unsat)", "cvc5 (unsat)"]
+    assert all("cvc5 unsat" in v.method for v in rep.verdicts)
+    assert _worked_generic().checkers["smt"] == ["z3 (unsat)"]
+
+
+def test_cvc5_missing_or_disagreeing_is_unknown_never_proved(monkeypatch):
+    import sys
+
+    from symbolic_universality.symbolic import prover
+
+    monkeypatch.setitem(sys.modules, "cvc5", None)  # import cvc5 now raises ImportError
+    rep = _worked_generic(cvc5=True)
+    assert rep.status == "unknown"
+    assert "cvc5 is not installed" in rep.first_failure().detail
+    monkeypatch.delitem(sys.modules, "cvc5")
+    monkeypatch.setattr(prover, "cvc5_check", lambda text, timeout_ms: "sat")
+    rep = _worked_generic(cvc5=True)
+    assert rep.status == "unknown"
+    assert "the solvers disagree" in rep.first_failure().detail
+
+
+def test_cli_cvc5_flag(capsys):
+    code = cli.main(["prove", "-a", "worked", "-n", "linear-nobias", "--symbolic", "d=2",
+                     "--backend", "smt", "--cvc5", "--jobs", "1"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "smt: z3 (unsat) + cvc5 (unsat)" in out.splitlines()[-1]

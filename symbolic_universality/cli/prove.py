@@ -90,6 +90,9 @@ def setup_prove(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=jobs_arg, default="auto",
                    help="worker processes for independent units of work: a number, or auto "
                         "(default: one per core this process may use)")
+    p.add_argument("--cvc5", action="store_true",
+                   help="re-decide every SMT obligation z3 proves with cvc5 as well, from the "
+                        "same SMT-LIB text (proved only if both answer unsat; needs cvc5)")
     p.add_argument("--executor", choices=("local", "dask"), default="local",
                    help="local processes (default) or a dask.distributed cluster")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
@@ -160,7 +163,8 @@ def run_prove(args: argparse.Namespace) -> int:
             jobs=args.jobs, smtlib_dir=args.smtlib, fault=args.fault, eta=args.eta,
             reference=not args.no_reference, float_constants=args.float_constants,
             loss=args.loss,
-            executor=args.executor, scheduler=args.scheduler, recheck=not args.no_recheck)
+            executor=args.executor, scheduler=args.scheduler, recheck=not args.no_recheck,
+            cvc5=args.cvc5)
     except BaseException:
         remove_stale(args.json)
         raise

@@ -58,7 +58,15 @@ from .recheck import CHECKER as RECHECKER
 from .recheck import available as recheck_available
 from .recheck import recheck, recheck_dag
 from .replay import Replay, random_data, replay_obligation, search_counterexample
-from .smt import decode_data, describe_model, sha256, smtlib_text, solve_many, solve_smtlib
+from .smt import (
+    cvc5_check,
+    decode_data,
+    describe_model,
+    sha256,
+    smtlib_text,
+    solve_many,
+    solve_smtlib,
+)
 from .verdict import Verdict, combine
 
 BACKENDS = ("algebra", "smt")
@@ -227,7 +235,7 @@ class _Context:
     def __init__(self, ext: Extension, *, algorithm: str | None, options: dict[str, Any],
                  n: int, eta: Fraction | None, timeout_ms: int, smtlib_dir: Path | None,
                  jobs: int, budget_s: float | None, generic: bool = False,
-                 recheck: bool = True) -> None:
+                 recheck: bool = True, cvc5: bool = False) -> None:
         self.ext = ext
         self.algorithm = algorithm
         self.options = options
@@ -241,6 +249,7 @@ class _Context:
         self.budget_s = budget_s
         self.generic = generic
         self.recheck = recheck
+        self.cvc5 = cvc5
         self.mode = "free"
         self.norm = Normalizer()
         self.dag_norm = DagNormalizer()
@@ -374,6 +383,8 @@ class _Context:
             t_more = time.perf_counter()  # replays, re-checks and splits count too
             if res.answer == "unsat":
                 status, method = "proved", f"unsat (z3 {res.strategy})"
+                if self.cvc5:
+                    status, method, detail = self._second_solver(text, method)
             elif res.answer == "unknown" and ob.labels is None and ob.premises:
                 status, method, detail, cex = self._split_labels(ob, res.reason)
             elif res.answer == "unknown":
@@ -388,9 +399,31 @@ class _Context:
                         ob, data_mode_obligation, cex)
             file = self._write(ob.key, text, ob, res.answer)
             seconds = res.seconds + (time.perf_counter() - t_more)
-            out.append(Verdict(ob.key, ob.step, ob.block, ob.lemma, ob.labels, "smt", status,
-                               seconds, method, detail, digest, file, cex))
+            v = Verdict(ob.key, ob.step, ob.block, ob.lemma, ob.labels, "smt", status,
+                        seconds, method, detail, digest, file, cex)
+            if status == "proved":
+                v.extra["checkers"] = ["z3 (unsat)"] + (["cvc5 (unsat)"] if self.cvc5 else [])
+            out.append(v)
         return out
+
+    def _second_solver(self, text: str, method: str) -> tuple[str, str, str]:
+        """``--cvc5``: the very SMT-LIB text z3 found unsat, re-decided by cvc5; proved only
+        if cvc5 also answers unsat (a solver that is missing, undecided or of the other
+        opinion leaves the obligation unknown, never proved)."""
+        try:
+            answer = cvc5_check(text, self.timeout_ms)
+        except ImportError:
+            return ("unknown", method + "; cvc5 missing",
+                    "cvc5 is not installed: pip install cvc5 (the smt2 extra), or drop --cvc5")
+        except Exception as exc:  # noqa: BLE001 - a crashed second solver proves nothing
+            return "unknown", method + "; cvc5 failed", f"cvc5 failed: {exc}"
+        if answer == "unsat":
+            return "proved", method + "; cvc5 unsat", ""
+        if answer == "sat":
+            return ("unknown", method + "; cvc5 sat",
+                    "the solvers disagree: z3 answered unsat, cvc5 sat (a solver defect)")
+        return ("unknown", method + "; cvc5 unknown",
+                f"cvc5 could not decide within {self.timeout_ms} ms")
 
     def _split_labels(self, ob: Obligation, reason: str
                       ) -> tuple[str, str, str, dict[str, Any] | None]:
@@ -951,7 +984,8 @@ def _run_dask(ctx: _Context, units: list[tuple[Any, ...]], scheduler: str,
         raise ValueError("the dask executor needs dask.distributed; install the extra: "
                          "pip install 'symbolic-universality[dask]'") from None
     params = {"algorithm": ctx.algorithm, "options": ctx.options, "n": ctx.n, "eta": ctx.eta,
-              "timeout_ms": ctx.timeout_ms, "generic": ctx.generic, "recheck": ctx.recheck}
+              "timeout_ms": ctx.timeout_ms, "generic": ctx.generic, "recheck": ctx.recheck,
+              "cvc5": ctx.cvc5}
     client = scheduler if not isinstance(scheduler, str) else Client(scheduler)
     try:
         futures = [client.submit(_dask_unit, recipe, params, args, pure=False)
@@ -985,6 +1019,7 @@ def prove_extension(
     recipe: dict[str, Any] | None = None,
     recheck: bool = True,
     crosscheck: bool = True,
+    cvc5: bool = False,
 ) -> ProofReport:
     """Prove every obligation of every step, for every data set of every size
     (``scope="generic"``) or for every data set of ``n`` samples (``scope="fixed"``).
@@ -1004,6 +1039,8 @@ def prove_extension(
     there). ``recheck``: every algebra proof is re-decided by FLINT (:mod:`.recheck`).
     ``crosscheck``: each step's two sides are evaluated at a random rational point and
     compared with the exact backend's values (activation semantics, :func:`cross_check`).
+    ``cvc5``: every SMT obligation z3 proves is re-decided by cvc5 from the same SMT-LIB
+    text; it counts as proved only if cvc5 also answers ``unsat``.
     """
     if scope not in SCOPES:
         raise ValueError(f"unknown proof mode {scope!r}; choose generic or fixed")
@@ -1027,7 +1064,8 @@ def prove_extension(
     K = ext.K
     ctx = _Context(ext, algorithm=algorithm, options=options, n=n, eta=eta,
                    timeout_ms=timeout_ms, smtlib_dir=Path(smtlib_dir) if smtlib_dir else None,
-                   jobs=jobs, budget_s=budget_s, generic=generic, recheck=recheck)
+                   jobs=jobs, budget_s=budget_s, generic=generic, recheck=recheck,
+                   cvc5=cvc5)
     run_eta = Fraction(ext.eta if eta is None else eta)
     report = ProofReport(algorithm or ext.program.name, ext.net.describe(), n, ext.net.d,
                          ext.net.c, classes.describe(), mode, K, ext.n_parameters,
