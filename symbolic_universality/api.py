@@ -85,6 +85,8 @@ def resolve_jobs(jobs: int | str) -> int:
     use (``os.sched_getaffinity``, else ``os.cpu_count``)."""
     import os
 
+    if isinstance(jobs, str) and jobs.strip().isdigit():
+        jobs = int(jobs)
     if isinstance(jobs, str):
         if jobs.strip().lower() != "auto":
             raise UsageError(f"jobs {jobs!r}: give a whole number at least 1, or auto")
@@ -597,6 +599,9 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
     cert["kind"] = "prove"
     cert["status"] = status
     cert["verdict"] = message
+    conv = getattr(ext.program, "float_constants", None)
+    if conv:
+        cert["float_constants"] = [[repr(f), str(q)] for f, q in conv]
     cert["properties"] = [{"name": p.name, "status": p.status, "detail": p.detail}
                           for p in props] + list(cert.get("properties") or [])
     if generic:
@@ -609,6 +614,9 @@ def prove(algorithm: str | Callable[..., Any], network: Any = "linear", *, n: in
     head += (f"\nextension: {ext.n_parameters} trainable parameters, K = {ext.K} GD steps, "
              f"eta = {ext.eta}" + (f" (GD run with eta = {eta})" if eta else "")
              + (f", fault {fault}" if fault else "")
+             + (f", loss {ext.loss_kind}" if ext.loss_kind != "mse" else "")
+             + ("\nfloat constants read exactly: " + ", ".join(f"{f!r} -> {q}" for f, q in conv)
+                if conv else "")
              + f"\nbackends: {', '.join(backends)}; registers {registers}; z3 time limit "
              f"{timeout_ms} ms per obligation; jobs {jobs}"
              + (f"; dask at {scheduler}" if executor == "dask" else ""))

@@ -139,6 +139,10 @@ def load_callable(spec: str, what: str = "algorithm") -> tuple[Callable[..., Any
             raise UsageError(f"cannot load {path!r} as a Python module")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[mod_name] = module
+        # as `python file.py` does: modules beside the file are importable from it
+        folder = str(file.resolve().parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
         try:
             module_spec.loader.exec_module(module)
         except SyntaxError as exc:

@@ -107,6 +107,17 @@ def test_syntax_error_in_a_user_file(tmp_path, capsys):
     assert "syntax error" in capsys.readouterr().err
 
 
+def test_a_user_file_imports_a_module_beside_it(tmp_path):
+    """As with ``python file.py``: a helper module in the same folder is importable."""
+    (tmp_path / "helpers_mod_x7.py").write_text("RATE = '1/4'\n")
+    (tmp_path / "alg.py").write_text(
+        "from helpers_mod_x7 import RATE\n"
+        "from symbolic_universality.zoo.algorithms import worked\n\n"
+        "def mine(data, net, lr=RATE):\n    return worked(data, net, lr=lr)\n")
+    fn, source = load_callable(f"{tmp_path / 'alg.py'}:mine")
+    assert fn.__name__ == "mine" and source.endswith("alg.py")
+
+
 def test_unknown_and_missing_options(capsys):
     assert main(["verify", "-a", f"{MOMENTUM}:momentum", "--option", "gamma=1"]) == 2
     assert "has no option 'gamma'" in capsys.readouterr().err

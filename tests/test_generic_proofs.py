@@ -344,3 +344,37 @@ def test_expansion_limit_is_unknown_not_a_crash(monkeypatch) -> None:
     rep = _generic(ext, "gd", backends=("algebra",))
     assert rep.status == "unknown"
     assert any(v.method == "normal form too large" for v in rep.verdicts)
+
+
+def test_jobs_auto_and_bad_jobs() -> None:
+    import os
+
+    from symbolic_universality.api import resolve_jobs
+    from symbolic_universality.errors import UsageError
+
+    assert resolve_jobs("auto") == len(os.sched_getaffinity(0))
+    assert resolve_jobs("2") == resolve_jobs(2) == 2
+    for bad in (0, -1, True, None, 1.5, "lots", "0"):
+        with pytest.raises(UsageError, match="jobs"):
+            resolve_jobs(bad)
+
+
+def test_moved_column_says_whose_moves_and_when_unknown() -> None:
+    """The moved column lists what the *prediction* moves; on a step that is not proved it
+    says "predicted:" (GD is not shown to move the same), and a unit stopped by the budget
+    leaves it "not computed", never "0 in"."""
+    from symbolic_universality.symbolic.frontend import proof_text
+
+    base = _ext("worked", "linear-nobias")
+    bad = compile_extension(base.net, base.program, fault="unsaturated_gate")
+    text = proof_text(_generic(bad, "worked"))
+    row0 = next(line for line in text.splitlines() if line.startswith("0 "))
+    assert "predicted: " in row0 and "proved" in row0
+    big = _ext("gd", "mlp:16-8-4:relu", d=16, c=4, T=2)
+    stopped = prove_extension(big, backends=["algebra"], algorithm="gd", scope="generic",
+                              budget_s=0.01)
+    assert stopped.status == "unknown"
+    text = proof_text(stopped)
+    assert "not computed" in text and " 0 in " not in text
+    cert = certificate(stopped)
+    assert all(s["moved_set"].startswith("not computed") for s in cert["steps"])

@@ -10,6 +10,8 @@ default 2.
 from __future__ import annotations
 
 import argparse
+import re
+from typing import Any
 
 from ..errors import UsageError
 from ..extension.compiler import FAULTS
@@ -121,12 +123,27 @@ def setup_rules(p: argparse.ArgumentParser) -> None:
 
 def run_prove(args: argparse.Namespace) -> int:
     """prove every GD step of an extension for every data set (algebra and/or SMT)"""
-    from .. import api
-    from ..files import check_writable, check_writable_folder, remove_stale
-    from ..symbolic.data import parse_symbolic
+    from ..files import check_writable, remove_stale
 
     if args.json:
         check_writable(args.json, "certificate")
+    try:  # any failure, a usage error too, removes the certificate it would have replaced
+        result = _prove(args)
+    except BaseException:
+        remove_stale(args.json)
+        raise
+    if args.smtlib and result.status != "error":
+        print(f"SMT-LIB obligations written to {args.smtlib} (index.json lists them)")
+    code = finish(result, args.json)
+    return code
+
+
+def _prove(args: argparse.Namespace) -> Any:
+    """The options read and checked, then :func:`api.prove` (the result, not yet written)."""
+    from .. import api
+    from ..files import check_writable_folder
+    from ..symbolic.data import SymbolicSpecError, parse_symbolic
+
     if args.smtlib:
         from pathlib import Path
 
@@ -141,11 +158,23 @@ def run_prove(args: argparse.Namespace) -> int:
     generic = args.mode == "generic"
     if args.symbolic is None and not generic:
         raise UsageError("--mode fixed needs --symbolic n=N,d=D (the data set size)")
+    if args.reference:
+        raise UsageError("prove checks T1 against the built-in algorithms' own references "
+                         "only; check your reference with symuni verify -a ALG -n NET -d DATA "
+                         f"--reference {args.reference} (exact, on a data set)")
     text = args.symbolic or "n=1"
+    given_n = None
     if generic:  # one generic sample: only d= and c= matter
-        text = ",".join(["n=1", *(q for q in text.split(",")
-                                  if q.strip() and not q.strip().startswith("n"))])
-    sizes = parse_symbolic(text)
+        parts = [q for q in text.split(",") if q.strip()]
+        given_n = next((q.strip() for q in parts if re.match(r"\s*n\s*=", q)), None)
+        text = ",".join(["n=1", *(q for q in parts if not re.match(r"\s*n\s*=", q))])
+    try:
+        sizes = parse_symbolic(text)
+    except SymbolicSpecError as exc:  # quote what the user typed, not the rewritten text
+        raise SymbolicSpecError(str(exc).replace(repr(text), repr(args.symbolic))) from None
+    if given_n is not None:
+        print(f"note: the generic mode proves every data set of every size; {given_n} is "
+              f"not used (--mode fixed --symbolic {args.symbolic} proves that size only)")
     if args.executor == "dask" and not args.scheduler:
         raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
     if generic and args.registers != "free":
@@ -154,24 +183,16 @@ def run_prove(args: argparse.Namespace) -> int:
         raise UsageError("--classes applies to --mode fixed; the generic mode covers every "
                          "label of one generic sample")
     backends = _backends(args.backend)
-    try:
-        result = api.prove(
-            args.algorithm, args.network, n=sizes.n, d=sizes.d, c=sizes.c,
-            options=algorithm_options(args), backends=backends,
-            classes=args.classes or ("symbolic" if generic else "all"), mode=args.mode,
-            registers=args.registers, timeout_ms=args.timeout, budget_s=args.budget,
-            jobs=args.jobs, smtlib_dir=args.smtlib, fault=args.fault, eta=args.eta,
-            reference=not args.no_reference, float_constants=args.float_constants,
-            loss=args.loss,
-            executor=args.executor, scheduler=args.scheduler, recheck=not args.no_recheck,
-            cvc5=args.cvc5)
-    except BaseException:
-        remove_stale(args.json)
-        raise
-    if args.smtlib and result.status != "error":
-        print(f"SMT-LIB obligations written to {args.smtlib} (index.json lists them)")
-    code = finish(result, args.json)
-    return code
+    return api.prove(
+        args.algorithm, args.network, n=sizes.n, d=sizes.d, c=sizes.c,
+        options=algorithm_options(args), backends=backends,
+        classes=args.classes or ("symbolic" if generic else "all"), mode=args.mode,
+        registers=args.registers, timeout_ms=args.timeout, budget_s=args.budget,
+        jobs=args.jobs, smtlib_dir=args.smtlib, fault=args.fault, eta=args.eta,
+        reference=not args.no_reference, float_constants=args.float_constants,
+        loss=args.loss,
+        executor=args.executor, scheduler=args.scheduler, recheck=not args.no_recheck,
+        cvc5=args.cvc5)
 
 
 def run_rules(args: argparse.Namespace) -> int:

@@ -77,7 +77,9 @@ def _cell(report: ProofReport, step: Any, backend: str) -> str:
     bs = step.backends.get(backend)
     if bs is None:
         return "-"
-    return f"{bs.status} {bs.proved}/{bs.obligations} ({bs.seconds:.2f} s)"
+    if bs.status == "verified":
+        return f"verified {bs.proved}/{bs.obligations} ({bs.seconds:.2f} s)"
+    return f"{bs.status} ({bs.proved}/{bs.obligations} proved, {bs.seconds:.2f} s)"
 
 
 def _mark(statuses: list[str]) -> str:
@@ -91,8 +93,12 @@ def proof_text(report: ProofReport) -> str:
     out: list[str] = []
     rows = []
     for s in report.steps:
-        rows.append([str(s.step), short(s.written, 3),
-                     f"{s.moved_entries} in {short(s.moved, 4)}",
+        moved = f"{s.moved_entries} in {short(s.moved, 4)}"
+        if not getattr(s, "moved_known", True):
+            moved = "not computed (unit did not finish)"
+        elif s.status != "verified":  # GD is not shown to move these: say whose they are
+            moved = "predicted: " + moved
+        rows.append([str(s.step), short(s.written, 3), moved,
                      *[_cell(report, s, b) for b in report.backends]])
     out += [table(rows, ["step", "written", "moved (for some data)", *report.backends]), ""]
     final_status: dict[str, list[str]] = {}

@@ -119,6 +119,9 @@ class StepResult:
     moved: list[str] = field(default_factory=list)
     moved_entries: int = 0
     predicted_moved_entries: int = 0
+    #: whether the moved set was computed (its unit finished): the entries the *prediction*
+    #: moves for some data, which a proved step shows GD moves too
+    moved_known: bool = True
     backends: dict[str, BackendStep] = field(default_factory=dict)
 
     @property
@@ -747,6 +750,7 @@ class UnitResult:
     k: int | str
     verdicts: list[Verdict] = field(default_factory=list)
     moved: set[tuple[str, int]] = field(default_factory=set)
+    moved_computed: bool = False
     build_seconds: float = 0.0
     index: list[dict[str, Any]] = field(default_factory=list)
     crosscheck: dict[str, Any] = field(default_factory=dict)
@@ -812,6 +816,7 @@ def _run_unit(ctx: _Context, bname: str, labels: tuple[int, ...] | None, k: int 
         if first:
             ctx.mode = mode
             res.moved = ctx.moved(bname, data, build.theta, build.expected, int(k))
+            res.moved_computed = True
         verdicts = (ctx.prove_algebra(build.obligations) if bname == "algebra"
                     else ctx.prove_smt(build.obligations, data_form))
     if res.crosscheck.get("status") == "disagree":
@@ -1078,6 +1083,7 @@ def prove_extension(
     final = StepResult(K, "final", ["T2: F_main = f(.; w), F_aux = 0"
                                     + ("; T1: A(D) = reference" if with_t1 else "")])
     moved: dict[int, set[tuple[str, int]]] = {k: set() for k in range(K + 1)}
+    moved_known = {k: False for k in range(K + 1)}
     if generic:
         lifting = check_extension(ext)
         report.lifting = [{"hypothesis": name, "holds": r.ok, "detail": r.sentence()}
@@ -1124,6 +1130,7 @@ def prove_extension(
         ctx.index.extend(res.index)
         if res.k != "final":
             moved[int(res.k)] |= res.moved
+            moved_known[int(res.k)] = moved_known[int(res.k)] or res.moved_computed
         if res.crosscheck:
             report.crosschecks.append({"backend": res.bname, "step": res.k,
                                        "labels": None if res.labels is None
@@ -1139,6 +1146,7 @@ def prove_extension(
         st.moved = names
         st.moved_entries = len(moved[k])
         st.predicted_moved_entries = len(moved[k])
+        st.moved_known = moved_known[k]
     report.steps = steps
     report.final = final
     all_statuses = [st.status for st in [*steps, final]]
@@ -1302,9 +1310,13 @@ def certificate(report: ProofReport) -> dict[str, Any]:
                 if mismatch is None and f["status"] == "refuted" and mm:
                     mismatch = Mismatch(s.step, mm["parameter"], mm["index"], mm["expected"],
                                         mm["got"])
-        steps.append(StepReport(s.step, s.status, s.written, s.moved, s.moved_entries,
-                                s.predicted_moved_entries, s.seconds, mismatch,
-                                sorted(set(wrong))))
+        sr = StepReport(s.step, s.status, s.written, s.moved, s.moved_entries,
+                        s.predicted_moved_entries, s.seconds, mismatch, sorted(set(wrong)))
+        # prove lists what the prediction moves; where the step is proved GD moves the same
+        sr.moved_set = ("not computed (the unit did not finish)" if not s.moved_known
+                        else "predicted (GD moves the same: step proved)"
+                        if s.status == "verified" else "predicted (GD differs or unproved)")
+        steps.append(sr)
     final = report.final
     final_blocks: dict[str, list[str]] = {}
     if final is not None:
