@@ -10,7 +10,10 @@ Every value is an interned :class:`Expr`: a canonical *linear combination*
   coefficient is 1), the factors sorted by id (so ``(a b) c = a (b c) = c (b a)``);
 * ``H(p)`` (``step``, Heaviside with ``H(0) = 0``) of a non-constant primitive argument
   scaled by ``1/|c_1|`` (``H(c p) = H(p)`` for ``c > 0``), with ``H^2 = H`` in products;
-* ``recip(p)`` of a non-constant primitive argument (``recip(c p) = recip(p) / c``).
+* ``recip(p)`` of a non-constant primitive argument (``recip(c p) = recip(p) / c``);
+* ``softmax_j(z_0, ..., z_{c-1})`` (cross-entropy), an uninterpreted atom of its row
+  (``factors`` the row, ``name`` the index ``j``); a row of one interned value is
+  ``1/c`` (``softmax(0) = 1/c``), which is all the construction needs exactly.
 
 Constants are folded exactly, ``0 x = 0``, ``1 x = x``; ``relu``, ``step``, ``sat``,
 ``dsat`` and ``recip`` of a constant are evaluated with the conventions of
@@ -42,8 +45,8 @@ import numpy as np
 
 from .scalars import RECIP_ZERO, Backend, BackendError
 
-__all__ = ["DAG", "DagBackend", "Expr", "Term", "children", "collect", "const", "postorder",
-           "reset", "symbol", "to_dag", "to_sympy", "total"]
+__all__ = ["DAG", "DagBackend", "Expr", "IrrationalError", "Term", "children", "collect",
+           "const", "postorder", "reset", "softmax", "symbol", "to_dag", "to_sympy", "total"]
 
 _F0 = Fraction(0)
 _F1 = Fraction(1)
@@ -64,7 +67,8 @@ def reset() -> None:
 
 class Term:
     """An interned term: ``kind`` is ``sym`` (``name``), ``mul`` (``factors``), ``H`` or
-    ``recip`` (``arg``, a primitive non-constant :class:`Expr`)."""
+    ``recip`` (``arg``, a primitive non-constant :class:`Expr`) or ``softmax`` (``factors``
+    the row of :class:`Expr`, ``name`` the index)."""
 
     __slots__ = ("id", "kind", "name", "factors", "arg", "_expr")
 
@@ -90,6 +94,8 @@ class Term:
         if self.kind == "mul":
             return "*".join(f"({f!r})" if isinstance(f, Expr) else repr(f)
                             for f in self.factors)
+        if self.kind == "softmax":
+            return f"softmax_{self.name}(" + ", ".join(repr(f) for f in self.factors) + ")"
         return f"{self.kind}({self.arg!r})"
 
 
@@ -346,6 +352,21 @@ def recip(z: Expr, strict: bool = False) -> Expr:
     return _lin(_F0, {_term(("recip", p.id), "recip", arg=p): 1 / c})
 
 
+def softmax(row: list[Expr]) -> list[Expr]:
+    """``softmax`` of one row: ``1/c`` each if every entry is the same interned value (equal
+    as functions, so exact), else the atoms ``softmax_j(row)``."""
+    c = len(row)
+    if all(v is row[0] for v in row[1:]):
+        return [const(Fraction(1, c))] * c
+    ids = tuple(v.id for v in row)
+    return [_term(("softmax", j, ids), "softmax", name=str(j), factors=tuple(row)).expr()
+            for j in range(c)]
+
+
+class IrrationalError(ValueError):
+    """An atom with no rational value at the point (``softmax`` of an unequal row)."""
+
+
 def relu(z: Expr) -> Expr:
     if not z.terms:
         return z if z.const > 0 else ZERO
@@ -378,7 +399,7 @@ def children(node: Any) -> tuple[Any, ...]:
     """The direct sub-nodes of an :class:`Expr` (its terms) or a :class:`Term`."""
     if isinstance(node, Expr):
         return tuple(t for t, _ in node.terms)
-    if node.kind == "mul":
+    if node.kind in ("mul", "softmax"):
         return node.factors
     if node.arg is not None:
         return (node.arg,)
@@ -410,7 +431,7 @@ def to_sympy(values: list[Any], rename: dict[int, str] | None = None) -> list[An
     ``rename`` become the symbols named there)."""
     import sympy as sp
 
-    from .symbolic import Recip
+    from .symbolic import Recip, Softmax
 
     rename = rename or {}
     memo: dict[int, Any] = {}
@@ -429,6 +450,9 @@ def to_sympy(values: list[Any], rename: dict[int, str] | None = None) -> list[An
             memo[node.id] = sp.Mul(*(memo[f.id] for f in node.factors))
         elif node.kind == "H":
             memo[node.id] = sp.Heaviside(memo[node.arg.id], 0, evaluate=False)
+        elif node.kind == "softmax":
+            memo[node.id] = Softmax(sp.Integer(int(node.name)),
+                                    *(memo[f.id] for f in node.factors))
         else:
             memo[node.id] = Recip(memo[node.arg.id])
     out = []
@@ -444,7 +468,8 @@ def to_sympy(values: list[Any], rename: dict[int, str] | None = None) -> list[An
 def evaluate_at(values: list[Any], env: dict[str, Fraction],
                 memo: dict[int, Fraction] | None = None) -> list[Fraction]:
     """The exact values at the point ``env`` (symbol name -> rational), ``H(0) = 0``,
-    ``recip(0) = 0``."""
+    ``recip(0) = 0``; a ``softmax`` atom of a row with unequal values there raises
+    :class:`IrrationalError` (its value is irrational)."""
     memo = {} if memo is None else memo
     roots = [v for v in values if isinstance(v, Expr) and v.id not in memo]
     for node in postorder(roots, set(memo)):
@@ -462,6 +487,11 @@ def evaluate_at(values: list[Any], env: dict[str, Fraction],
                 val *= memo[f.id]
         elif node.kind == "H":
             val = _F1 if memo[node.arg.id] > 0 else _F0
+        elif node.kind == "softmax":
+            row = [memo[f.id] for f in node.factors]
+            if any(v != row[0] for v in row[1:]):
+                raise IrrationalError(f"softmax of the unequal row {row} is irrational")
+            val = Fraction(1, len(row))
         else:
             z = memo[node.arg.id]
             val = _F0 if z == 0 else 1 / z
@@ -542,6 +572,8 @@ def collect(values: list[Any]) -> list[Any]:
             done[node.id] = out
         elif node.kind == "H":
             done[node.id] = heaviside(_collected[node.arg.id])
+        elif node.kind == "softmax":
+            done[node.id] = softmax([_collected[f.id] for f in node.factors])[int(node.name)]
         else:
             done[node.id] = recip(_collected[node.arg.id])
     return [_collected[v.id] if isinstance(v, Expr) else v for v in values]
@@ -611,6 +643,20 @@ class DagBackend(Backend):
     def is_zero(self, arr: np.ndarray) -> bool:
         """Structural: every entry is the constant 0 (never decides a symbolic equation)."""
         return all(v == 0 for v in np.asarray(arr, dtype=object).flat)
+
+    def rows(self, op: str, a: np.ndarray) -> np.ndarray:
+        """``softmax`` over the last axis as atoms (:func:`softmax`: ``1/c`` on a row of one
+        value); ``logsumexp`` has no value here (the proofs need only its gradient)."""
+        if op != "softmax":
+            raise BackendError(f"'{op}' has no exact value on the DAG backend; only softmax "
+                               "(an uninterpreted atom) is supported")
+        arr = _map(lambda v: v, a)
+        c = arr.shape[-1]
+        flat = arr.reshape(-1, c)
+        out = np.empty(flat.shape, dtype=object)
+        for i, row in enumerate(flat):
+            out[i, :] = softmax(list(row))
+        return out.reshape(arr.shape)
 
     def unary(self, op: str, a: np.ndarray, **attrs: Any) -> np.ndarray:
         if op == "relu":

@@ -118,16 +118,15 @@ def check_compensation(source: Program, compiled: Program) -> tuple[str, str]:
     By induction over the instructions the compiled program computes every register of the
     source program on every data set (lemma *cross-entropy compensation*, for this program).
     """
-    import sympy as sp
-
-    from ..backends.symbolic import SYMPY
+    from ..backends import dag
+    from ..backends.dag import DAG
     from ..graph.core import bmean
     from ..graph.evaluate import evaluate
     from ..symbolic.data import input_symbols, register_symbols
-    from ..symbolic.normal import NormalFormError, Normalizer
+    from ..symbolic.normal import DagNormalizer, NormalFormError
 
     c = source.c
-    inv_c = sp.Rational(1, c)
+    inv_c = Fraction(1, c)
     by_name = {i.target.name: i for i in compiled.instructions}
     comp = {i.target.name for i in source.instructions if i.kind == "read_labelled"}
     if not comp:
@@ -136,42 +135,52 @@ def check_compensation(source: Program, compiled: Program) -> tuple[str, str]:
     new_regs: dict[str, np.ndarray] = {}
     for ins in source.instructions:
         name, shape = ins.target.name, ins.target.shape
-        sym = register_symbols(SYMPY, name, shape)
+        sym = DAG.asarray(register_symbols(DAG, name, shape))
         new_regs[name] = sym
         if name in comp:
             if ones_register(name) not in by_name:
                 return "refuted", f"labelled read {name} has no compensating read"
-            ones = register_symbols(SYMPY, ones_register(name), shape)
+            ones = DAG.asarray(register_symbols(DAG, ones_register(name), shape))
             new_regs[ones_register(name)] = ones
             src_regs[name] = np.asarray(sym + ones * inv_c, dtype=object)
         else:
             src_regs[name] = sym
-    x = input_symbols(SYMPY, source.d).reshape(1, -1)
-    labels = [np.array([[sp.Integer(int(j == k)) for j in range(c)]], dtype=object)
+    x = DAG.asarray(input_symbols(DAG, source.d).reshape(1, -1))
+    labels = [DAG.asarray(np.array([[int(j == k) for j in range(c)]], dtype=object))
               for k in range(c)]
 
     def value(node: Any, regs: dict[str, np.ndarray], y: np.ndarray | None,
               read: bool) -> np.ndarray:
         if read:
-            (v,) = evaluate([bmean(node)], SYMPY, regs, x, y)
+            (v,) = evaluate([bmean(node)], DAG, regs, x, y)
         else:
-            (v,) = evaluate([node], SYMPY, regs)
+            (v,) = evaluate([node], DAG, regs)
         return np.asarray(v, dtype=object).reshape(-1)
 
     def differ(a: np.ndarray, b: np.ndarray) -> tuple[int, Any] | None:
-        norm = Normalizer()
+        """The first entry whose two sides differ as functions: the same interned value, or
+        the same after collecting like products, is an identity; otherwise the normal form
+        of the difference (hash-consed expressions, backends.dag; softmax atoms opaque)."""
+        norm = DagNormalizer()
         for idx, (u, v) in enumerate(zip(a, b, strict=True)):
-            d = u - v  # sympy's automatic canonical form first (usually already 0)
-            if d == 0:
+            u, v = dag.to_dag(u), dag.to_dag(v)
+            if u is v:
                 continue
-            try:  # the prover's polynomial normal form over the atoms (sound, fast)
-                if not norm.difference(u, v):
-                    continue
-            except NormalFormError:
-                pass
-            d = sp.expand(d)
-            if d != 0:
-                return idx, d
+            cu, cv = dag.collect([u, v])
+            if cu is cv:
+                continue
+            try:
+                d = norm.dag_difference(u, v)
+            except NormalFormError:  # too large for the normal form: sympy expands it
+                import sympy as sp
+
+                su, sv = dag.to_sympy([u, v])
+                diff = sp.expand(su - sv)
+                if diff != 0:
+                    return idx, diff
+                continue
+            if d:
+                return idx, norm.to_sympy(d)
         return None
 
     checked = 0

@@ -316,6 +316,10 @@ class Normalizer:
         g = self.gens[i]
         if g.kind == "sym":
             atom = self.__dict__.get("_softmax", {}).get(g.name)
+            if atom is not None and not isinstance(atom, sp.Basic):  # a DAG softmax term
+                from ..backends.dag import to_sympy
+
+                atom = to_sympy([atom.expr()])[0]
             return atom if atom is not None else sp.Symbol(g.name)
         arg = self.to_sympy(Poly(dict(g.arg)))
         if g.kind == "H":
@@ -479,6 +483,13 @@ class DagNormalizer(Normalizer):
                     out = self.mul(out, memo[f.id])
             elif node.kind == "H":
                 out = self.heaviside(memo[node.arg.id])
+            elif node.kind == "softmax":
+                # an uninterpreted atom, identified by the normal forms of its row (as the
+                # sympy path identifies Softmax atoms)
+                key = repr((int(node.name), tuple(memo[f.id].key() for f in node.factors)))
+                name = f"softmax:{key}"
+                self.__dict__.setdefault("_softmax", {}).setdefault(name, node)
+                out = self.var(Generator("sym", name=name))
             else:
                 out = self.recip(memo[node.arg.id])
             memo[nid] = out

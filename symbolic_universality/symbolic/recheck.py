@@ -231,7 +231,7 @@ def _dag_flint(pairs: Sequence[tuple[Any, Any]], opaque: frozenset[int] | set[in
                 syms[node.name] = len(names)
                 names.append(node.name)
             index[node.id] = syms[node.name]
-        elif not isinstance(node, Expr) and node.kind in ("H", "recip"):
+        elif not isinstance(node, Expr) and node.kind in ("H", "recip", "softmax"):
             index[node.id] = len(names)
             names.append(f"_a{node.id}")
     nv = max(1, len(names))
@@ -273,6 +273,16 @@ def _dag_flint(pairs: Sequence[tuple[Any, Any]], opaque: frozenset[int] | set[in
             for f in node.factors:
                 out = out * val[f.id]
             val[node.id] = out
+        elif node.kind == "softmax":
+            # an uninterpreted atom, identified by FLINT's canonical forms of its row
+            row = tuple(str(clamp(val[f.id])) for f in node.factors)
+            if all(r == row[0] for r in row[1:]):
+                val[node.id] = const(Fraction(1, len(row)))
+                continue
+            key = ("S", repr((node.name, row)))
+            if key not in keys:
+                keys[key] = gens[index[node.id]]
+            val[node.id] = keys[key]
         else:
             arg = clamp(val[node.arg.id])
             if arg.is_constant():
