@@ -230,3 +230,27 @@ def test_compensation_identity_holds_for_the_library():
         ext = su.compile(alg, net, "tiny", loss="ce").extension
         status, detail = check_compensation(ext.source_program, ext.program)
         assert status == "verified", (alg, detail)
+
+
+def test_dag_softmax_atom_equal_rows_flint_and_sympy():
+    """The DAG backend's softmax (backends.dag.softmax): 1/c on a row of one interned value,
+    otherwise an uninterpreted atom of its row that FLINT and sympy read the same way."""
+    import sympy as sp
+
+    from symbolic_universality.backends import dag
+    from symbolic_universality.backends.symbolic import Softmax
+    from symbolic_universality.symbolic.recheck import recheck_dag
+
+    dag.reset()
+    a, b = dag.symbol("a"), dag.symbol("b")
+    assert dag.softmax([a + b, b + a, a + b]) == [dag.const(Fr(1, 3))] * 3
+    s0, s1 = dag.softmax([a, b])
+    assert s0 is dag.softmax([a, b])[0] and s0 is not s1  # interned, index matters
+    (sym,) = dag.to_sympy([s0])
+    assert sym == Softmax(sp.Integer(0), sp.Symbol("a"), sp.Symbol("b"))
+    # (a + b) s0 - a s0 = b s0 as polynomials in the atom; s0 and s1 stay distinct
+    assert recheck_dag([((a + b) * s0 - a * s0, b * s0, set())]) is True
+    assert recheck_dag([(s0, s1, set())]) is None
+    with pytest.raises(dag.IrrationalError):
+        dag.evaluate_at([s0], {"a": Fr(1), "b": Fr(2)})
+    assert dag.evaluate_at([s0], {"a": Fr(2), "b": Fr(2)}) == [Fr(1, 2)]

@@ -408,7 +408,8 @@ def children(node: Any) -> tuple[Any, ...]:
 
 def postorder(roots: list[Any], stop: Any = None) -> list[Any]:
     """Every node reachable from ``roots`` once, children before parents (no recursion);
-    nodes in ``stop`` are listed but not entered."""
+    nodes whose id is in ``stop`` (a set or a dict keyed by id: not copied) are listed but
+    not entered."""
     seen: set[int] = set()
     out: list[Any] = []
     stack: list[tuple[Any, bool]] = [(r, False) for r in reversed(roots)]
@@ -472,7 +473,7 @@ def evaluate_at(values: list[Any], env: dict[str, Fraction],
     :class:`IrrationalError` (its value is irrational)."""
     memo = {} if memo is None else memo
     roots = [v for v in values if isinstance(v, Expr) and v.id not in memo]
-    for node in postorder(roots, set(memo)):
+    for node in postorder(roots, memo):
         if node.id in memo:
             continue
         if isinstance(node, Expr):
@@ -555,7 +556,7 @@ def collect(values: list[Any]) -> list[Any]:
     form are equal (every rewrite is an exact identity)."""
     roots = [v for v in values if isinstance(v, Expr) and v.id not in _collected]
     done: dict[int, Any] = {}
-    for node in postorder(roots, set(_collected)):
+    for node in postorder(roots, _collected):
         if isinstance(node, Expr):
             if node.id in _collected:
                 continue
