@@ -313,3 +313,31 @@ def test_cli_cvc5_flag(capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "smt: z3 (unsat) + cvc5 (unsat)" in out.splitlines()[-1]
+
+
+def test_cvc5_also_re_decides_the_class_assignment_split(monkeypatch):
+    """An obligation proved by splitting the one-hot labels into class assignments is
+    proved with --cvc5 only if cvc5 finds every case unsat too (never 'cvc5 (unsat)'
+    without cvc5 having run on it)."""
+    from symbolic_universality.symbolic import prover, smt
+
+    def undecided_one_hot(texts, timeout_ms, jobs=1):
+        real = smt.solve_many(texts, timeout_ms, jobs)
+        return [smt.SolveResult("unknown", 0.0, reason="forced") if "(or (= y_0_0" in t
+                else r for t, r in zip(texts, real, strict=True)]
+
+    monkeypatch.setattr(prover, "solve_many", undecided_one_hot)
+    net = parse_network("linear-nobias", 2, 2)
+    ext = compile_algorithm("worked", net)
+    run = lambda: prove_extension(ext, n=2, classes=parse_classes("symbolic", 2, 2),  # noqa: E731
+                                  backends=["smt"], algorithm="worked", cvc5=True)
+    report = run()
+    assert report.status == "verified", report.message
+    assert {v.method for v in report.verdicts} == {
+        "unsat per class assignment (4 cases); cvc5 unsat"}
+    seen = []
+    monkeypatch.setattr(prover, "cvc5_check",
+                        lambda text, timeout_ms: seen.append(text) or "unknown")
+    report = run()
+    assert report.status == "unknown" and seen
+    assert all("cvc5 unknown" in v.method for v in report.verdicts)

@@ -94,7 +94,7 @@ def proof_text(report: ProofReport) -> str:
     rows = []
     for s in report.steps:
         moved = f"{s.moved_entries} in {short(s.moved, 4)}"
-        if not getattr(s, "moved_known", True):
+        if not s.moved_known:
             moved = "not computed (unit did not finish)"
         elif s.status != "verified":  # GD is not shown to move these: say whose they are
             moved = "predicted: " + moved
