@@ -380,3 +380,18 @@ def test_moved_column_says_whose_moves_and_when_unknown() -> None:
     assert "not computed" in text and " 0 in " not in text
     cert = certificate(stopped)
     assert all(s["moved_set"].startswith("not computed") for s in cert["steps"])
+
+
+def test_cli_generic_note_on_n_only_when_the_user_gave_n(capsys) -> None:
+    from symbolic_universality.cli import main
+
+    argv = ["prove", "-a", "worked", "-n", "linear-nobias", "--backend", "algebra",
+            "--jobs", "1"]
+    assert main([*argv, "--symbolic", "d=2"]) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert main([*argv, "--symbolic", "n=5,d=2"]) == 0
+    assert "note: the generic mode proves every data set of every size; n=5 is not used" \
+        in capsys.readouterr().out
+    assert main(["prove", "-a", "gd", "-n", "mlp:2-2-2:relu", "--T", "1", "--backend",
+                 "algebra", "--jobs", "1"]) == 0
+    assert "note:" not in capsys.readouterr().out

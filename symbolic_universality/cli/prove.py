@@ -166,7 +166,8 @@ def _prove(args: argparse.Namespace) -> Any:
     given_n = None
     if generic:  # one generic sample: only d= and c= matter
         parts = [q for q in text.split(",") if q.strip()]
-        given_n = next((q.strip() for q in parts if re.match(r"\s*n\s*=", q)), None)
+        if args.symbolic:  # the user's own n=, which this mode does not use
+            given_n = next((q.strip() for q in parts if re.match(r"\s*n\s*=", q)), None)
         text = ",".join(["n=1", *(q for q in parts if not re.match(r"\s*n\s*=", q))])
     try:
         sizes = parse_symbolic(text)
